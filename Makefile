@@ -1,0 +1,57 @@
+# Two commands for a new user:  `make lab`  and  `make test`.
+# Uses the active virtualenv/conda environment if there is one, else creates ./.venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+  PY := python
+  ENV_STAMP := build/.env-installed-active
+else
+  PY := .venv/bin/python
+  ENV_STAMP := .venv/.workbook-installed
+endif
+PORT ?= 8888
+# Headless runs: progress bars off, no network outside loopback (see tests/_netguard).
+HEADLESS := LESSONS_QUIET=1 PYTHONPATH=$(CURDIR)/tests/_netguard
+
+.PHONY: help env lab test unit run notebooks browser-deps clean
+
+help:
+	@echo "make lab    - create the environment if needed and start JupyterLab on notebooks/"
+	@echo "make test   - create the environment if needed and run every test (unit, notebooks, nbval, browser)"
+	@echo "make run    - execute every notebook headless into build/executed/, report in build/report.md"
+	@echo "make notebooks NB=01 - re-execute notebooks/src/NN_*.py into notebooks/NN_*.ipynb (authors)"
+
+.venv/bin/python:
+	python3 -m venv .venv
+
+$(ENV_STAMP): pyproject.toml | $(if $(filter .venv/bin/python,$(PY)),.venv/bin/python)
+	@mkdir -p build
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) tools/configure_lab.py
+	@touch $@
+
+env: $(ENV_STAMP)
+
+lab: $(ENV_STAMP)
+	$(PY) -m jupyter lab --notebook-dir=notebooks --port=$(PORT) --no-browser \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+browser-deps: $(ENV_STAMP)
+	@bash tools/browser_deps.sh
+
+test: $(ENV_STAMP) browser-deps
+	$(HEADLESS) $(PY) -m pytest
+
+unit: $(ENV_STAMP)
+	$(HEADLESS) $(PY) -m pytest tests -m "not notebook and not browser"
+
+run: $(ENV_STAMP)
+	$(HEADLESS) $(PY) -m lessons_lib.course run $(if $(FAST),--fast) $(if $(FORCE),--force)
+
+notebooks: $(ENV_STAMP)
+	$(PY) tools/build_notebooks.py $(NB)
+
+clean:
+	rm -rf build

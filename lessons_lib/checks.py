@@ -1,0 +1,161 @@
+"""Verdicts against trusted references, and exercise checkers.
+
+Two kinds of check live here:
+
+* :func:`compare` prints a one-line verdict such as
+  ``SE params: ours 2128, torchvision 2128, match: True`` and returns the boolean. Lessons use it
+  to check a formula against torch / torchvision / onnxruntime.
+* :class:`Exercise` wraps a reader's answer check. A checker prints ✔ or ✘ with a hint and
+  returns a bool; it **never raises**, whatever the reader passes in. Every exercise is registered
+  in :data:`EXERCISES` with a reference solution, and ``tests/test_exercises.py`` feeds each
+  checker its reference answer.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+PASS, FAIL = "✔", "✘"
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, numbers.Integral):
+        return f"{int(x):,}".replace(",", "_") if abs(int(x)) >= 10**6 else str(int(x))
+    if isinstance(x, numbers.Real):
+        return f"{float(x):.6g}"
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        return _fmt(x.item())
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return f"{type(x).__name__}{tuple(x.shape)}"
+    return repr(x)
+
+
+def close(ours: Any, ref: Any, *, rtol: float = 0.0, atol: float = 0.0) -> tuple[bool, float]:
+    """(match, max abs difference) for numbers, tuples, arrays or tensors."""
+    if isinstance(ours, (torch.Tensor, np.ndarray)) or isinstance(ref, (torch.Tensor, np.ndarray)):
+        a = torch.as_tensor(np.asarray(ours) if isinstance(ours, np.ndarray) else ours).detach().double().cpu()
+        b = torch.as_tensor(np.asarray(ref) if isinstance(ref, np.ndarray) else ref).detach().double().cpu()
+        if a.shape != b.shape:
+            return False, math.inf
+        diff = (a - b).abs()
+        ok = bool(torch.all(diff <= atol + rtol * b.abs()))
+        return ok, float(diff.max()) if diff.numel() else 0.0
+    if isinstance(ours, (list, tuple)) and isinstance(ref, (list, tuple)):
+        if len(ours) != len(ref):
+            return False, math.inf
+        pairs = [close(o, r, rtol=rtol, atol=atol) for o, r in zip(ours, ref)]
+        return all(p[0] for p in pairs), max((p[1] for p in pairs), default=0.0)
+    if isinstance(ours, numbers.Real) and isinstance(ref, numbers.Real):
+        d = abs(float(ours) - float(ref))
+        return d <= atol + rtol * abs(float(ref)), d
+    return ours == ref, 0.0 if ours == ref else math.inf
+
+
+def compare(label: str, ours: Any, reference: Any, *, ref_name: str = "reference",
+            rtol: float = 0.0, atol: float = 0.0) -> bool:
+    """Print ``label: ours X, <ref_name> Y, match: True`` and return the match.
+
+    Tensors print their shape and the largest absolute difference instead of their values.
+    """
+    ok, diff = close(ours, reference, rtol=rtol, atol=atol)
+    if isinstance(ours, (torch.Tensor, np.ndarray)) and getattr(ours, "ndim", 0) > 0:
+        print(f"{label}: ours {_fmt(ours)} vs {ref_name}, max |diff| {diff:.3g}, match: {ok}")
+    else:
+        print(f"{label}: ours {_fmt(ours)}, {ref_name} {_fmt(reference)}, match: {ok}")
+    return ok
+
+
+# --------------------------------------------------------------------------------------- exercises
+class CheckResult:
+    """The outcome of an exercise check: truthy when correct, displays nothing in Jupyter
+    (the checker already printed its ✔/✘ line)."""
+
+    __slots__ = ("ok",)
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return self.ok == bool(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"CheckResult(ok={self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+@dataclass
+class Exercise:
+    """An exercise: its id (``"00.pi_time"``), a checker and a reference solution.
+
+    ``check(answer)`` returns a truthy/falsy :class:`CheckResult`, prints ✔/✘ with the hint, and never raises.
+    ``solution()`` returns the reference answer (used by the tests, and by readers who give up).
+    """
+
+    id: str
+    prompt: str
+    checker: Callable[[Any], tuple[bool, str]]
+    solution: Callable[[], Any]
+    hint: str = ""
+    attempts: list = field(default_factory=list, repr=False)
+
+    def check(self, answer: Any) -> CheckResult:
+        try:
+            if answer is None or answer is Ellipsis:
+                ok, msg = False, "no answer yet: replace the ... / None with your answer"
+            else:
+                ok, msg = self.checker(answer)
+        except Exception as err:  # a checker must never raise at the reader
+            ok, msg = False, f"could not check that answer ({type(err).__name__}: {err})"
+        self.attempts.append(ok)
+        if ok:
+            print(f"{PASS} {self.id}: correct. {msg}".rstrip())
+        else:
+            print(f"{FAIL} {self.id}: not yet. {msg} Hint: {self.hint}".rstrip())
+        return CheckResult(ok)
+
+    __call__ = check
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(id: str, *, prompt: str, solution: Callable[[], Any], hint: str = ""):
+    """Decorator registering ``checker(answer) -> (ok, message)`` as an :class:`Exercise`."""
+
+    def wrap(checker: Callable[[Any], tuple[bool, str]]) -> Exercise:
+        if id in EXERCISES:
+            raise ValueError(f"exercise id={id!r} is registered twice")
+        ex = Exercise(id=id, prompt=prompt, checker=checker, solution=solution, hint=hint)
+        EXERCISES[id] = ex
+        return ex
+
+    return wrap
+
+
+def numeric_checker(expected: Callable[[], float], *, rtol: float = 0.01, unit: str = ""):
+    """A checker for a single number within a relative tolerance."""
+
+    def check(answer: Any) -> tuple[bool, str]:
+        if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+            answer = answer.item()
+        if not isinstance(answer, numbers.Real) or isinstance(answer, bool):
+            return False, f"expected a number, got {type(answer).__name__}."
+        want = float(expected())
+        ok = abs(float(answer) - want) <= rtol * abs(want) + 1e-12
+        return ok, (f"{float(answer):.6g} {unit}".strip() + ("" if ok else f" is off by more than {rtol:.0%}."))
+
+    return check

@@ -1,0 +1,206 @@
+"""The course map and the headless runner used by ``make run`` and the tests.
+
+:data:`LESSONS` lists every lesson of the course (planned ones included) with the source documents
+and topics it covers; :func:`available` says which notebooks exist on disk.
+:func:`execute` runs one notebook with papermill and checks that it really ran;
+``python -m lessons_lib.course run`` executes them all into ``build/executed/`` and writes
+``build/report.md`` (status and wall time per notebook, and the total).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: str
+    slug: str
+    title: str
+    documents: tuple[str, ...]
+    topics: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.number}_{self.slug}.ipynb"
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson("00", "how_to_use_this_workbook", "How to use this workbook; cloud vs edge compute", ("001",),
+           "parameters, widgets, show_source, exercises, headless runs; RTX 3080 / 2080 Ti / Raspberry Pi 4B estimates vs measured latency"),
+    Lesson("01", "grouped_depthwise_conv", "Grouped, depthwise and separable convolution maths", ("001", "004"),
+           "params and MACs, 1/c2 + 1/k^2, memory access vs FLOPs, dilated and 5x1+1x5 convs"),
+    Lesson("02", "mobilenet_v1_v3", "MobileNet v1 -> v2 -> v3", ("001", "000"),
+           "depthwise separable, inverted residual, linear bottleneck, SE, h-swish, tail and head changes"),
+    Lesson("03", "activations", "ReLU6 vs h-swish and other activations", ("001", "000", "003"),
+           "ReLU, ReLU6, LeakyReLU, PReLU, SELU, swish, Mish, h-sigmoid, h-swish; bounded activations and int8"),
+    Lesson("04", "squeeze_excitation", "Squeeze-and-Excitation", ("001", "000"),
+           "squeeze, excitation, scale; 2C^2/r overhead; accuracy vs latency"),
+    Lesson("05", "shufflenet_guidelines", "ShuffleNet v1/v2 and the four speed guidelines", ("001", "004"),
+           "group pointwise conv, channel shuffle, split/concat, memory access cost"),
+    Lesson("06", "inception_resnext_igc_ghost", "Inception, Xception, ResNeXt, IGC, GhostNet", ("001",),
+           "factorised kernels, split-transform-merge, interleaved group convs, Ghost module"),
+    Lesson("07", "quantization_fundamentals", "Quantisation fundamentals", ("001", "003"),
+           "affine mapping, symmetric/asymmetric, per-channel, fixed point, integer-only arithmetic"),
+    Lesson("08", "kl_calibration", "KL-divergence saturation thresholds", ("003", "000"),
+           "TensorRT entropy calibration, max / percentile / MSE thresholds"),
+    Lesson("09", "bfloat16_fp16", "bfloat16 and fp16", ("003", "000"),
+           "bit layouts, truncation vs round-to-nearest-even, underflow, loss scaling"),
+    Lesson("10", "aggressive_quantization", "Aggressive quantisation", ("001", "003", "000"),
+           "k-means weight sharing, binary, log2, INT4"),
+    Lesson("11", "qat_int8_inference", "QAT and real int8 inference", ("003", "002"),
+           "fake quantisation, straight-through estimator, onnxruntime int8"),
+    Lesson("12", "low_rank", "Low-rank factorisation (SVD)", ("000",),
+           "singular-value spectra, rank vs error vs latency"),
+    Lesson("13", "pruning", "Pruning", ("000", "002", "004"),
+           "magnitude and channel pruning, sensitivity, network slimming"),
+    Lesson("14", "knowledge_distillation", "Knowledge distillation", ("000", "002", "004"),
+           "softmax with temperature, response / feature / relation KD, data distillation"),
+    Lesson("15", "onnx_tensorrt_deploy", "From PyTorch to an inference engine", ("000",),
+           "ONNX export, fusion, engine serialisation, fp16/int8, TensorRT 11"),
+)
+
+
+def available() -> list[Path]:
+    """Notebooks present in ``notebooks/``, sorted (``NN_topic.ipynb``)."""
+    return sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def lesson_for(path: Path | str) -> Lesson | None:
+    name = Path(path).name
+    return next((l for l in LESSONS if l.filename == name), None)
+
+
+def course_map() -> str:
+    """A markdown table of every lesson, marking which notebooks exist."""
+    have = {p.name for p in available()}
+    lines = ["| # | lesson | documents | topics | status |", "| --- | --- | --- | --- | --- |"]
+    for l in LESSONS:
+        status = "ready" if l.filename in have else "planned"
+        lines.append(f"| {l.number} | {l.title} | {', '.join(l.documents)} | {l.topics} | {status} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- headless runs
+class NotebookRunError(RuntimeError):
+    pass
+
+
+def check_really_ran(nb) -> int:
+    """Raise :class:`NotebookRunError` unless every code cell of ``nb`` has an execution count.
+
+    Returns the number of executed code cells (the "did it really run" guard).
+    """
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    missing = [i for i, c in enumerate(code) if c.get("execution_count") is None]
+    if not code:
+        raise NotebookRunError("the notebook has no code cells")
+    if missing:
+        raise NotebookRunError(f"{len(missing)} of {len(code)} code cells did not execute (first: code cell {missing[0]})")
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    if errors:
+        raise NotebookRunError(f"a cell raised {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    return len(code)
+
+
+def execute(path: Path | str, out: Path | str, parameters: dict | None = None, *, timeout: int = 600) -> dict:
+    """Run ``path`` with papermill (fresh ``python3`` kernel, cwd = the notebook's folder) into ``out``.
+
+    Returns ``{"notebook", "status", "seconds", "cells", "error"}``; never raises on a failing notebook.
+    """
+    import nbformat
+    import papermill as pm
+
+    path, out = Path(path), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    result = {"notebook": path.name, "status": "ok", "seconds": 0.0, "cells": 0, "error": ""}
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=parameters or {}, kernel_name="python3",
+                            cwd=str(path.parent), progress_bar=False, log_output=False,
+                            execution_timeout=timeout, report_mode=False)
+        result["cells"] = check_really_ran(nbformat.read(out, as_version=4))
+    except Exception as err:  # report, do not raise: the caller decides
+        result["status"] = "FAILED"
+        result["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _fingerprint(nb: Path, parameters: dict) -> str:
+    h = hashlib.sha256(nb.read_bytes())
+    for f in sorted((ROOT / "lessons_lib").rglob("*.py")) + [ROOT / "data" / "MANIFEST.json"]:
+        if f.exists():
+            h.update(f.read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def run_all(parameters: dict | None = None, *, out_dir: Path = BUILD / "executed", force: bool = False) -> list[dict]:
+    """Execute every notebook; skip those unchanged since their last OK run (unless ``force``).
+
+    Writes ``build/report.md`` and ``build/run-cache.json``; returns the per-notebook results.
+    """
+    parameters = parameters or {}
+    cache_file = BUILD / "run-cache.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    results = []
+    for nb in available():
+        fp = _fingerprint(nb, parameters)
+        hit = cache.get(nb.name)
+        if not force and hit and hit["fingerprint"] == fp and hit["status"] == "ok" and (out_dir / nb.name).exists():
+            res = dict(hit["result"], cached=True)
+        else:
+            res = execute(nb, out_dir / nb.name, parameters)
+            cache[nb.name] = {"fingerprint": fp, "status": res["status"], "result": res}
+        results.append(res)
+        flag = " (unchanged, cached)" if res.get("cached") else ""
+        print(f"{res['notebook']:<44} {res['status']:<7} {res['seconds']:7.1f} s{flag} {res['error']}", flush=True)
+    BUILD.mkdir(exist_ok=True)
+    cache_file.write_text(json.dumps(cache, indent=2))
+    write_report(results, parameters)
+    return results
+
+
+def write_report(results: list[dict], parameters: dict) -> Path:
+    from .machine import describe
+
+    total = sum(r["seconds"] for r in results)
+    lines = ["# Headless run of every notebook", "",
+             f"Machine: {describe('cpu')}", f"Parameters: {parameters or 'notebook defaults'}", "",
+             "| notebook | status | wall time (s) | code cells | note |", "| --- | --- | ---: | ---: | --- |"]
+    for r in results:
+        note = "cached: unchanged since its last OK run" if r.get("cached") else r["error"]
+        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} | {r['cells']} | {note} |")
+    ok = sum(r["status"] == "ok" for r in results)
+    lines += ["", f"**Total: {total:.1f} s for {len(results)} notebooks, {ok} OK, {len(results) - ok} failed.**", ""]
+    path = BUILD / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] != "run":
+        print("usage: python -m lessons_lib.course run [--fast] [--force]")
+        return 2
+    params = {"FAST": True} if "--fast" in argv else {}
+    results = run_all(params, force="--force" in argv)
+    total = sum(r["seconds"] for r in results)
+    failed = [r["notebook"] for r in results if r["status"] != "ok"]
+    print(f"total {total:.1f} s for {len(results)} notebooks; report: build/report.md")
+    if failed:
+        print("FAILED:", ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,157 @@
+"""House style for every figure: results in, ``Axes`` out (STYLE habit 10).
+
+Call :func:`use_house_style` once (lessons do it in their setup cell); every plot function takes an
+optional ``ax`` and returns the ``Axes`` it drew on, so lessons can combine them.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+PALETTE = ["#1f6feb", "#d1242f", "#2da44e", "#bf8700", "#8250df", "#57606a", "#e16f24", "#0a7c86"]
+
+
+def use_house_style() -> None:
+    """Small, readable, colour-blind-friendly defaults; no top/right spines."""
+    matplotlib.rcParams.update({
+        "figure.figsize": (6.4, 3.6),
+        "figure.dpi": 90,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+        "axes.titlesize": 11,
+        "axes.labelsize": 10,
+        "legend.fontsize": 9,
+        "legend.frameon": False,
+        "savefig.bbox": "tight",
+    })
+
+
+def _ax(ax: Axes | None, figsize: tuple[float, float] | None = None) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def bar(values: Mapping[str, float], *, ax: Axes | None = None, title: str = "", ylabel: str = "",
+        log: bool = False, annotate: str | None = "{:.3g}", colors: Sequence[str] | None = None) -> Axes:
+    """One bar per key, labelled with its value."""
+    ax = _ax(ax)
+    names, vals = list(values), [float(v) for v in values.values()]
+    bars = ax.bar(names, vals, color=colors or [PALETTE[i % len(PALETTE)] for i in range(len(vals))])
+    if log:
+        ax.set_yscale("log")
+    if annotate:
+        ax.bar_label(bars, labels=[annotate.format(v) for v in vals], fontsize=8, padding=2)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def grouped_bar(groups: Mapping[str, Mapping[str, float]], *, ax: Axes | None = None, title: str = "",
+                ylabel: str = "", log: bool = False) -> Axes:
+    """``groups[series][category] = value``: one colour per series, categories along x."""
+    ax = _ax(ax)
+    series = list(groups)
+    cats = list(next(iter(groups.values()))) if groups else []
+    width = 0.8 / max(len(series), 1)
+    for i, s in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(cats))]
+        ax.bar(xs, [groups[s][c] for c in cats], width=width, label=s)
+    ax.set_xticks(range(len(cats)), cats)
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    ax.grid(axis="x", visible=False)
+    return ax
+
+
+def lines(x: Sequence[float], ys: Mapping[str, Sequence[float]], *, ax: Axes | None = None, title: str = "",
+          xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False, marker: str = "o") -> Axes:
+    """Several named series over one x."""
+    ax = _ax(ax)
+    for name, y in ys.items():
+        ax.plot(list(x), list(y), marker=marker, ms=3, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(ys) > 1:
+        ax.legend()
+    return ax
+
+
+def scatter_labeled(points: Mapping[str, tuple[float, float]], *, ax: Axes | None = None, title: str = "",
+                    xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False,
+                    diagonal: bool = False) -> Axes:
+    """Named points ``{name: (x, y)}``, each labelled; optional y = x line."""
+    ax = _ax(ax)
+    for i, (name, (x, y)) in enumerate(points.items()):
+        ax.scatter([x], [y], color=PALETTE[i % len(PALETTE)], zorder=3)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if diagonal and points:
+        vals = [v for p in points.values() for v in p]
+        lo, hi = min(vals), max(vals)
+        ax.plot([lo, hi], [lo, hi], ls="--", color="grey", lw=1)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def image_grid(images, labels: Sequence[str] | None = None, *, ncols: int = 8, scale: float = 1.1):
+    """Show ``images`` (Tensor[N, C, H, W] or [N, H, W], uint8 or float in [0, 1]) in a grid; returns the Figure."""
+    import numpy as np
+    import torch
+
+    imgs = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
+    if imgs.ndim == 3:
+        imgs = imgs[:, None]
+    n = imgs.shape[0]
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        im = imgs[i].float()
+        if imgs.dtype == torch.uint8:
+            im = im / 255.0
+        arr = im.permute(1, 2, 0).numpy()
+        ax.imshow(np.clip(arr[..., 0] if arr.shape[-1] == 1 else arr, 0, 1), cmap="gray" if arr.shape[-1] == 1 else None)
+        if labels is not None:
+            ax.set_title(str(labels[i]), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def draw_boxes(image, boxes, *, ax: Axes | None = None, labels: Sequence[str] | None = None,
+               color: str = "#d1242f") -> Axes:
+    """An image (Tensor[3, H, W]) with boxes (Tensor[K, 4], x1 y1 x2 y2 in pixels)."""
+    import torch
+    from matplotlib.patches import Rectangle
+
+    ax = _ax(ax, figsize=(3.2, 3.2))
+    im = image.detach().cpu()
+    im = im.float() / 255.0 if im.dtype == torch.uint8 else im.float()
+    ax.imshow(im.permute(1, 2, 0).clamp(0, 1).numpy())
+    for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(boxes).tolist()):
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, color=color))
+        if labels is not None:
+            ax.text(x1, y1, labels[k], color=color, fontsize=7, va="bottom")
+    ax.axis("off")
+    return ax

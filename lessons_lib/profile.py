@@ -1,0 +1,225 @@
+"""Count parameters, multiply-accumulates and memory traffic per layer; measure latency.
+
+Conventions (``research/reference-algorithms.md``, FLOP counting):
+
+* **MACs** are multiply-accumulates of convolution and linear layers only, bias excluded -- the
+  convention fvcore and ptflops use for those layers and torchvision's published "GFLOPS" (which
+  are really GMACs: resnet18 1.814, mobilenet_v2 0.301, shufflenet_v2_x1_0 0.146 at 224x224).
+  ``FLOPs ~= 2 x MACs``.
+* Everything else (BatchNorm, activations, pooling, element-wise modules) is counted separately as
+  ``other_ops`` (one op per output element, k*k per output for pooling), because counters disagree on it.
+* **Memory access** of a layer = bytes of its weights + its input + its output activations (the
+  ShuffleNet v2 "MAC" in the memory sense). **Arithmetic intensity** = FLOPs / memory bytes.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .machine import describe
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_POOL = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+@dataclass
+class LayerRow:
+    name: str
+    type: str
+    out_shape: tuple
+    params: int
+    macs: int
+    other_ops: int
+    mem_bytes: int
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs (2 x MACs, or other ops) per byte moved."""
+        flops = 2 * self.macs if self.macs else self.other_ops
+        return flops / self.mem_bytes if self.mem_bytes else 0.0
+
+
+@dataclass
+class ProfileReport:
+    """Per-layer rows plus totals; ``.table()`` for text, ``.plot()`` for a figure."""
+
+    rows: list[LayerRow]
+    input_shape: tuple
+    total_params: int
+    total_macs: int
+    other_ops: int = 0
+    mem_bytes: int = field(default=0)
+
+    @property
+    def total_flops(self) -> int:
+        return 2 * self.total_macs
+
+    def table(self, max_rows: int | None = 40, only_macs: bool = False) -> str:
+        rows = [r for r in self.rows if r.macs] if only_macs else self.rows
+        head = f"{'layer':<34}{'type':<18}{'output':<20}{'params':>10}{'MACs':>14}{'mem KiB':>10}{'FLOP/B':>8}"
+        lines = [head, "-" * len(head)]
+        shown = rows if max_rows is None else rows[:max_rows]
+        for r in shown:
+            lines.append(f"{r.name[:33]:<34}{r.type[:17]:<18}{str(list(r.out_shape))[:19]:<20}"
+                         f"{r.params:>10,}{r.macs:>14,}{r.mem_bytes / 1024:>10.1f}{r.intensity:>8.1f}")
+        if len(shown) < len(rows):
+            lines.append(f"... {len(rows) - len(shown)} more rows")
+        lines.append("-" * len(head))
+        lines.append(f"{'total':<72}{self.total_params:>10,}{self.total_macs:>14,}{self.mem_bytes / 1024:>10.1f}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def plot(self, ax=None, top: int = 20):
+        """Horizontal bars: MACs of the ``top`` most expensive layers."""
+        import matplotlib.pyplot as plt
+
+        rows = sorted((r for r in self.rows if r.macs), key=lambda r: r.macs, reverse=True)[:top]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.4, 0.25 * len(rows) + 1))
+        ax.barh([r.name for r in rows][::-1], [r.macs / 1e6 for r in rows][::-1])
+        ax.set_xlabel("MMACs")
+        ax.set_title(f"MACs per layer (top {len(rows)}), total {self.total_macs / 1e6:.1f} M")
+        return ax
+
+
+def _numel(t: Any) -> int:
+    if isinstance(t, torch.Tensor):
+        return t.numel()
+    if isinstance(t, (tuple, list)):
+        return sum(_numel(x) for x in t)
+    return 0
+
+
+def _shape(t: Any) -> tuple:
+    if isinstance(t, torch.Tensor):
+        return tuple(t.shape)
+    if isinstance(t, (tuple, list)) and t and isinstance(t[0], torch.Tensor):
+        return tuple(t[0].shape)
+    return ()
+
+
+def _layer_macs(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, int]:
+    """(MACs, other ops) of one leaf module call."""
+    if isinstance(m, _CONV):
+        k = math.prod(m.kernel_size)
+        return out.numel() * (m.in_channels // m.groups) * k, 0
+    if isinstance(m, nn.Linear):
+        return out.numel() * m.in_features, 0
+    if isinstance(m, _POOL):
+        k = m.kernel_size if isinstance(m.kernel_size, int) else math.prod(m.kernel_size)
+        return 0, out.numel() * (k * k if isinstance(m.kernel_size, int) else k)
+    if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return 0, _numel(inp)
+    return 0, _numel(out)
+
+
+def profile_model(model: nn.Module, input_shape: Sequence[int], *, device: str | torch.device = "cpu",
+                  dtype: torch.dtype = torch.float32) -> ProfileReport:
+    """Run ``model`` once on a random ``input_shape`` tensor and account for every leaf module.
+
+    Returns a :class:`ProfileReport`; ``total_macs`` counts conv and linear layers only (see module doc).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
+    if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) >= 2
+            and all(isinstance(s, int) and s > 0 for s in input_shape)):
+        raise ValueError(f"input_shape={input_shape!r} must be a sequence of >= 2 positive ints, e.g. (1, 3, 224, 224)")
+    rows: list[LayerRow] = []
+    elem = torch.tensor([], dtype=dtype).element_size()
+    hooks = []
+
+    def hook(name):
+        def fn(m, args, out):
+            inp = args[0] if args else None
+            macs, other = _layer_macs(m, inp, out)
+            params = sum(p.numel() for p in m.parameters(recurse=False))
+            mem = (params + _numel(inp) + _numel(out)) * elem
+            rows.append(LayerRow(name, type(m).__name__, _shape(out), params, int(macs), int(other), int(mem)))
+        return fn
+
+    for name, m in model.named_modules():
+        if len(list(m.children())) == 0:
+            hooks.append(m.register_forward_hook(hook(name or type(m).__name__)))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            x = torch.randn(*input_shape, device=device, dtype=dtype)
+            model.to(device=device, dtype=dtype)(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    total_params = sum(p.numel() for p in model.parameters())
+    return ProfileReport(rows, tuple(input_shape), total_params, sum(r.macs for r in rows),
+                         sum(r.other_ops for r in rows), sum(r.mem_bytes for r in rows))
+
+
+# ------------------------------------------------------------------------------------------ latency
+@dataclass
+class Latency:
+    """Timing summary in milliseconds (median and the 10th / 90th percentiles of ``repeats`` runs)."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    device: str
+    machine: str
+
+    @property
+    def spread_ms(self) -> float:
+        return self.p90_ms - self.p10_ms
+
+    def __str__(self) -> str:
+        return f"{self.median_ms:.3f} ms (p10 {self.p10_ms:.3f}, p90 {self.p90_ms:.3f}, n={self.repeats}) on {self.machine}"
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    pos = (len(xs) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *, warmup: int = 3,
+                    repeats: int = 20, min_time_s: float = 0.0) -> Latency:
+    """Median wall time of ``model_or_fn(*inputs)`` in ms, synchronising CUDA around each call.
+
+    ``inputs`` is a tensor or a tuple of tensors (all on one device). Modules run in eval mode under
+    ``torch.inference_mode``. ``min_time_s`` keeps repeating (beyond ``repeats``) until that much
+    time was measured, for very fast calls.
+    """
+    if not callable(model_or_fn):
+        raise TypeError(f"model_or_fn={model_or_fn!r} must be an nn.Module or a callable")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be an int >= 1")
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    dev = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if isinstance(model_or_fn, nn.Module):
+        model_or_fn.eval()
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model_or_fn(*args)
+        sync()
+        start = time.perf_counter()
+        while len(times) < repeats or (time.perf_counter() - start) < min_time_s:
+            t0 = time.perf_counter()
+            model_or_fn(*args)
+            sync()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return Latency(statistics.median(times), _percentile(times, 0.1), _percentile(times, 0.9), len(times),
+                   str(dev), describe(dev))
