@@ -14,7 +14,7 @@ PORT ?= 8888
 # Headless runs: progress bars off, no network outside loopback (see tests/_netguard).
 HEADLESS := LESSONS_QUIET=1 PYTHONPATH=$(CURDIR)/tests/_netguard
 
-.PHONY: help env lab test unit run notebooks browser-deps clean
+.PHONY: help env lab test unit run notebooks browser-deps clean bench
 
 help:
 	@echo "make lab    - create the environment if needed and start JupyterLab on notebooks/"
@@ -55,3 +55,6 @@ notebooks: $(ENV_STAMP)
 
 clean:
 	rm -rf build
+
+bench: $(ENV_STAMP)
+	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(HEADLESS) $(PY) "$$b" || exit 1; done

@@ -17,7 +17,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -126,11 +126,13 @@ def profile_model(model: nn.Module, input_shape: Sequence[int], *, device: str |
     """Run ``model`` once on a random ``input_shape`` tensor and account for every leaf module.
 
     Returns a :class:`ProfileReport`; ``total_macs`` counts conv and linear layers only (see module doc).
+    A module called twice (e.g. a shared ReLU) gives two rows. The model is moved to ``device`` and
+    ``dtype`` (``nn.Module.to`` works in place) and left in the train/eval mode it had.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
     if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) >= 2
-            and all(isinstance(s, int) and s > 0 for s in input_shape)):
+            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)):
         raise ValueError(f"input_shape={input_shape!r} must be a sequence of >= 2 positive ints, e.g. (1, 3, 224, 224)")
     rows: list[LayerRow] = []
     elem = torch.tensor([], dtype=dtype).element_size()
@@ -190,6 +192,24 @@ def _percentile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def _check_timing_args(warmup: object, repeats: object, min_time_s: object) -> None:
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be an int >= 1")
+    if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
+        raise ValueError(f"min_time_s={min_time_s!r} must be a number >= 0 (seconds)")
+
+
+def _device_of(args: tuple) -> torch.device:
+    return next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+
+
+def _summary(times: list[float], dev: torch.device) -> Latency:
+    return Latency(statistics.median(times), _percentile(times, 0.1), _percentile(times, 0.9), len(times),
+                   str(dev), describe(dev))
+
+
 def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *, warmup: int = 3,
                     repeats: int = 20, min_time_s: float = 0.0) -> Latency:
     """Median wall time of ``model_or_fn(*inputs)`` in ms, synchronising CUDA around each call.
@@ -200,12 +220,9 @@ def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *,
     """
     if not callable(model_or_fn):
         raise TypeError(f"model_or_fn={model_or_fn!r} must be an nn.Module or a callable")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be an int >= 1")
+    _check_timing_args(warmup, repeats, min_time_s)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    dev = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+    dev = _device_of(args)
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     if isinstance(model_or_fn, nn.Module):
@@ -221,5 +238,48 @@ def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *,
             model_or_fn(*args)
             sync()
             times.append((time.perf_counter() - t0) * 1e3)
-    return Latency(statistics.median(times), _percentile(times, 0.1), _percentile(times, 0.9), len(times),
-                   str(dev), describe(dev))
+    return _summary(times, dev)
+
+
+def measure_side_by_side(candidates: Mapping[str, nn.Module | Callable[..., Any]], inputs: Any, *,
+                         warmup: int = 3, repeats: int = 20) -> dict[str, Latency]:
+    """Time several models on the same ``inputs`` in interleaved rounds (A, B, C, A, B, C, ...).
+
+    A change of machine load (other processes, clock boost) then hits every candidate alike, so
+    ratios of the medians are far steadier than those of separate :func:`measure_latency` runs.
+    ``inputs`` is shared (a tensor or a tuple), or a mapping with one entry per candidate.
+    Returns ``{name: Latency}`` in the order of ``candidates``.
+    """
+    if not isinstance(candidates, Mapping) or not candidates:
+        raise ValueError(f"candidates={candidates!r} must be a non-empty mapping name -> model or callable")
+    for name, fn in candidates.items():
+        if not callable(fn):
+            raise TypeError(f"candidates[{name!r}]={fn!r} must be an nn.Module or a callable")
+    if isinstance(inputs, Mapping):
+        missing = [n for n in candidates if n not in inputs]
+        if missing:
+            raise ValueError(f"inputs has no entry for {missing}; give one per candidate or one shared input")
+        args = {n: (inputs[n] if isinstance(inputs[n], tuple) else (inputs[n],)) for n in candidates}
+    else:
+        shared = inputs if isinstance(inputs, tuple) else (inputs,)
+        args = {n: shared for n in candidates}
+    _check_timing_args(warmup, repeats, 0.0)
+    devs = {n: _device_of(a) for n, a in args.items()}
+    cuda = any(d.type == "cuda" for d in devs.values())
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for fn in candidates.values():
+        if isinstance(fn, nn.Module):
+            fn.eval()
+    times: dict[str, list[float]] = {n: [] for n in candidates}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for n, fn in candidates.items():
+                fn(*args[n])
+        sync()
+        for _ in range(repeats):
+            for n, fn in candidates.items():
+                t0 = time.perf_counter()
+                fn(*args[n])
+                sync()
+                times[n].append((time.perf_counter() - t0) * 1e3)
+    return {n: _summary(times[n], devs[n]) for n in candidates}

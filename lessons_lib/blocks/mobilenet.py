@@ -1,1 +1,210 @@
-__all__: list[str] = []
+"""MobileNet v1 / v2 / v3 building blocks and tiny MobileNets for 32x32 inputs (lesson 02).
+
+* :class:`DepthwiseSeparableConv` (v1): depthwise kxk + BN + act, pointwise 1x1 + BN + act.
+  Params (no biases): ``k*k*C_in + C_in*C_out`` weights + ``2*(C_in + C_out)`` BN affine.
+* :class:`InvertedResidual` (v2, v3): 1x1 expand to ``E`` channels + BN + act (skipped when
+  ``E == C_in``), depthwise kxk (stride) + BN + act, optional :class:`SqueezeExcite` on the ``E``
+  expanded channels (v3 puts it after the depthwise conv), 1x1 project + BN with **no activation**
+  (the linear bottleneck); ``out = x + block(x)`` when ``stride == 1 and C_in == C_out``.
+  Params: ``C_in*E + k*k*E + E*C_out`` weights + BN ``2*(E + E + C_out)`` (+ ``2*E*s + s + E`` for SE).
+  The layer order matches ``torchvision.models.mobilenetv2.InvertedResidual`` and
+  ``torchvision.models.mobilenetv3.InvertedResidual``, so their state dicts copy across in order.
+* :func:`tiny_mobilenet` -- v1 / v2 / v3-style classifiers for the 32x32 shapes set, built from these
+  blocks, with a width multiplier (v2: an expansion ratio too). v3 moves its last wide 1x1 layer
+  after global pooling (document 001: "the tail") and starts with 16 instead of 32 channels.
+
+Source: document 001 section 2.1.2; torchvision ``mobilenetv2.py`` / ``mobilenetv3.py``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .se import SqueezeExcite
+
+__all__ = ["make_divisible", "conv_bn_act", "DepthwiseSeparableConv", "InvertedResidual", "TinyMobileNet",
+           "tiny_mobilenet", "ACTIVATION_MODULES"]
+
+#: activation names accepted by the blocks -> module class
+ACTIVATION_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hard_swish": nn.Hardswish}
+
+
+def _int(name: str, v: object, lo: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{name}={v!r} must be an int")
+    if v < lo:
+        raise ValueError(f"{name}={v!r} must be >= {lo}")
+    return v
+
+
+def _act(activation: str) -> nn.Module:
+    if activation not in ACTIVATION_MODULES:
+        raise ValueError(f"activation={activation!r} must be one of {sorted(ACTIVATION_MODULES)}")
+    return ACTIVATION_MODULES[activation]()
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``v`` channels to a multiple of ``divisor``, never below 90 % of ``v`` (torchvision's rule)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise ValueError(f"v={v!r} must be a positive number")
+    _int("divisor", divisor)
+    min_value = divisor if min_value is None else min_value
+    new = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def conv_bn_act(in_ch: int, out_ch: int, k: int = 3, stride: int = 1, groups: int = 1,
+                activation: str | None = "relu6") -> nn.Sequential:
+    """Conv (no bias, 'same' padding) -> BatchNorm -> activation (``None``: linear)."""
+    layers = [nn.Conv2d(in_ch, out_ch, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(out_ch)]
+    if activation is not None:
+        layers.append(_act(activation))
+    return nn.Sequential(*layers)
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """MobileNet v1 unit: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H/stride, W/stride]``."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, kernel_size: int = 3, activation: str = "relu6"):
+        super().__init__()
+        _int("in_ch", in_ch), _int("out_ch", out_ch), _int("kernel_size", kernel_size)
+        if stride not in (1, 2):
+            raise ValueError(f"stride={stride!r} must be 1 or 2")
+        _act(activation)
+        self.depthwise = conv_bn_act(in_ch, in_ch, kernel_size, stride, groups=in_ch, activation=activation)
+        self.pointwise = conv_bn_act(in_ch, out_ch, 1, activation=activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNet v2/v3 block: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H/stride, W/stride]``.
+
+    The expanded width is ``expanded_ch`` if given (v3 tables list it), else
+    ``round(in_ch * expand_ratio)`` (v2). ``use_se`` adds SqueezeExcite on the expanded channels with
+    ``make_divisible(E // 4, 8)`` squeeze channels and a hard-sigmoid gate (as MobileNet v3).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, expand_ratio: float = 6, *,
+                 expanded_ch: int | None = None, kernel_size: int = 3, use_se: bool = False,
+                 activation: str = "relu6"):
+        super().__init__()
+        _int("in_ch", in_ch), _int("out_ch", out_ch), _int("kernel_size", kernel_size)
+        if stride not in (1, 2):
+            raise ValueError(f"stride={stride!r} must be 1 or 2")
+        if expanded_ch is None:
+            if isinstance(expand_ratio, bool) or not isinstance(expand_ratio, (int, float)) or expand_ratio < 1:
+                raise ValueError(f"expand_ratio={expand_ratio!r} must be a number >= 1")
+            expanded_ch = int(round(in_ch * expand_ratio))
+        _int("expanded_ch", expanded_ch)
+        if not isinstance(use_se, bool):
+            raise TypeError(f"use_se={use_se!r} must be a bool")
+        _act(activation)
+        self.in_ch, self.out_ch, self.expanded_ch, self.stride = in_ch, out_ch, expanded_ch, stride
+        self.use_residual = stride == 1 and in_ch == out_ch
+        e = expanded_ch
+        self.expand = conv_bn_act(in_ch, e, 1, activation=activation) if e != in_ch else nn.Identity()
+        self.depthwise = conv_bn_act(e, e, kernel_size, stride, groups=e, activation=activation)
+        self.se = (SqueezeExcite(e, squeeze_channels=make_divisible(e // 4, 8), gate="hard_sigmoid")
+                   if use_se else nn.Identity())
+        self.project = conv_bn_act(e, out_ch, 1, activation=None)  # linear bottleneck: no activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.se(self.depthwise(self.expand(x))))
+        return x + y if self.use_residual else y
+
+
+# ------------------------------------------------------------------------------ tiny networks
+# v2 (t multiplies): (expand ratio or None for "t", out channels, repeats, first stride)
+_V2 = [(1, 16, 1, 1), (None, 24, 2, 2), (None, 48, 2, 2), (None, 64, 2, 1)]
+# v3 (like MobileNetV3-Small, scaled to 32x32): (expanded, out, use_se, activation, stride)
+_V3 = [[(16, 16, True, "relu", 1)],
+       [(64, 24, False, "relu", 2), (72, 24, False, "relu", 1)],
+       [(96, 40, True, "hard_swish", 2), (120, 40, True, "hard_swish", 1)],
+       [(144, 48, True, "hard_swish", 1), (144, 48, True, "hard_swish", 1)]]
+
+
+class TinyMobileNet(nn.Module):
+    """``Tensor[N, 3, 32, 32] -> Tensor[N, classes]``: ``features`` (stem, stage1.., head) -> global
+    average pool -> ``tail`` (v3: a 1x1 layer on the pooled vector; v1/v2: nothing) -> ``classifier``."""
+
+    def __init__(self, features: "OrderedDict[str, nn.Module]", tail: nn.Module, feat_ch: int, num_classes: int,
+                 version: int):
+        super().__init__()
+        self.version = version
+        self.features = nn.Sequential(features)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.tail = tail
+        self.classifier = nn.Linear(feat_ch, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.tail(self.pool(self.features(x)).flatten(1)))
+
+    def stage_costs(self, input_shape=(1, 3, 32, 32)) -> list[dict]:
+        """Params, MACs (conv + linear) and output shape per stage, from ``profile.profile_model``."""
+        from ..profile import profile_model
+
+        rep = profile_model(self, input_shape)
+        rows: "OrderedDict[str, dict]" = OrderedDict()
+        for r in rep.rows:
+            parts = r.name.split(".")
+            key = parts[1] if parts[0] == "features" else parts[0]
+            d = rows.setdefault(key, {"stage": key, "params": 0, "macs": 0, "out_shape": r.out_shape})
+            d["params"] += r.params
+            d["macs"] += r.macs
+            d["out_shape"] = r.out_shape
+        return list(rows.values())
+
+
+def tiny_mobilenet(version: int, *, width_mult: float = 1.0, expand_ratio: float = 6, use_se: bool | None = None,
+                   num_classes: int = 10, in_ch: int = 3) -> TinyMobileNet:
+    """A small MobileNet ``version`` 1, 2 or 3 for 32x32 inputs (stem stride 2, then 16 -> 8 -> 4 pixels).
+
+    ``width_mult`` scales every width (rounded with :func:`make_divisible`); ``expand_ratio`` is v2's
+    ``t``; ``use_se`` (v3 only) forces SE on (True) or off (False) in every block, ``None`` keeps the table.
+    """
+    if version not in (1, 2, 3):
+        raise ValueError(f"version={version!r} must be 1, 2 or 3")
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 4:
+        raise ValueError(f"width_mult={width_mult!r} must be a number in (0, 4]")
+    if use_se is not None and (not isinstance(use_se, bool) or version != 3):
+        raise ValueError(f"use_se={use_se!r} must be None, or a bool with version=3 (got version={version})")
+    _int("num_classes", num_classes, 2), _int("in_ch", in_ch)
+    ch = lambda c: make_divisible(c * width_mult, 8)  # noqa: E731
+    f: "OrderedDict[str, nn.Module]" = OrderedDict()
+    tail: nn.Module = nn.Identity()
+    if version == 1:
+        f["stem"] = conv_bn_act(in_ch, ch(32), 3, 2)
+        plan = [[(32, 64, 1)], [(64, 128, 2), (128, 128, 1)], [(128, 256, 2), (256, 256, 1)]]
+        for i, stage in enumerate(plan, 1):
+            f[f"stage{i}"] = nn.Sequential(*[DepthwiseSeparableConv(ch(a), ch(b), s) for a, b, s in stage])
+        feat = ch(256)
+    elif version == 2:
+        f["stem"] = conv_bn_act(in_ch, ch(32), 3, 2)
+        c_in = ch(32)
+        for i, (t, c, n, s) in enumerate(_V2, 1):
+            blocks = []
+            for j in range(n):
+                blocks.append(InvertedResidual(c_in, ch(c), s if j == 0 else 1, expand_ratio if t is None else t))
+                c_in = ch(c)
+            f[f"stage{i}"] = nn.Sequential(*blocks)
+        feat = max(ch(320), 320)  # like torchvision: the last conv does not shrink below its base width
+        f["head"] = conv_bn_act(c_in, feat, 1)
+    else:
+        f["stem"] = conv_bn_act(in_ch, ch(16), 3, 2, activation="hard_swish")
+        c_in = ch(16)
+        for i, stage in enumerate(_V3, 1):
+            blocks = []
+            for e, c, se, act, s in stage:
+                blocks.append(InvertedResidual(c_in, ch(c), s, expanded_ch=ch(e), activation=act,
+                                               use_se=se if use_se is None else use_se))
+                c_in = ch(c)
+            f[f"stage{i}"] = nn.Sequential(*blocks)
+        head = ch(288)
+        f["head"] = conv_bn_act(c_in, head, 1, activation="hard_swish")
+        feat = max(ch(256), 256)
+        tail = nn.Sequential(nn.Linear(head, feat), nn.Hardswish())  # after pooling: 1x1 instead of 4x4
+    return TinyMobileNet(f, tail, feat, num_classes, version)

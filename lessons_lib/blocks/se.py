@@ -1,1 +1,100 @@
-__all__: list[str] = []
+"""Squeeze-and-Excitation (Hu et al., SENet; document 001 section 2.1.9; MobileNet v3 uses it).
+
+For a feature map ``U: Tensor[N, C, H, W]``:
+
+* **squeeze**   ``z_c = mean_{i,j} U[:, c, i, j]``                 -> ``Tensor[N, C]``
+* **excitation** ``s = gate(W2 @ ReLU(W1 @ z + b1) + b2)``          -> ``Tensor[N, C]`` in [0, 1]
+  (``W1: [C/r, C]``, ``W2: [C, C/r]``; gate = sigmoid, or hard-sigmoid in MobileNet v3)
+* **scale**     ``out[:, c] = s_c * U[:, c]``
+
+Parameters: ``2*C*s + s + C`` with ``s`` squeeze channels (``s = C/r`` gives ``2C^2/r + C/r + C``).
+Layer names (``avgpool, fc1, activation, fc2, scale_activation``) follow
+``torchvision.ops.SqueezeExcitation``, so state dicts load into each other unchanged.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["SqueezeExcite", "se_param_count", "collect_se_gates"]
+
+_GATES = {"sigmoid": nn.Sigmoid, "hard_sigmoid": nn.Hardsigmoid}
+
+
+def _pos_int(name: str, v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{name}={v!r} must be an int")
+    if v < 1:
+        raise ValueError(f"{name}={v!r} must be >= 1")
+    return v
+
+
+def se_param_count(channels: int, squeeze_channels: int) -> int:
+    """Hand formula: ``fc1`` (C*s weights + s biases) + ``fc2`` (s*C weights + C biases) = 2Cs + s + C."""
+    c, s = _pos_int("channels", channels), _pos_int("squeeze_channels", squeeze_channels)
+    return 2 * c * s + s + c
+
+
+class SqueezeExcite(nn.Module):
+    """``SqueezeExcite(channels, reduction=4)``: ``Tensor[N, C, H, W] -> Tensor[N, C, H, W]``.
+
+    ``squeeze_channels`` defaults to ``max(1, channels // reduction)``; pass it explicitly to match a
+    network's rounding (MobileNet v3 rounds ``C/4`` to a multiple of 8, see ``make_divisible``).
+    ``gate`` is ``"sigmoid"`` (SENet) or ``"hard_sigmoid"`` (MobileNet v3).
+    """
+
+    def __init__(self, channels: int, reduction: int = 4, *, squeeze_channels: int | None = None,
+                 gate: str = "sigmoid"):
+        super().__init__()
+        _pos_int("channels", channels)
+        _pos_int("reduction", reduction)
+        if squeeze_channels is None:
+            squeeze_channels = max(1, channels // reduction)
+        _pos_int("squeeze_channels", squeeze_channels)
+        if gate not in _GATES:
+            raise ValueError(f"gate={gate!r} must be one of {sorted(_GATES)}")
+        self.channels, self.squeeze_channels, self.gate_name = channels, squeeze_channels, gate
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)  # a 1x1 conv on a 1x1 map is an FC layer
+        self.activation = nn.ReLU()
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        self.scale_activation = _GATES[gate]()
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-channel weights ``s``: ``Tensor[N, C, 1, 1]`` in [0, 1]."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x has shape {shape}; need Tensor[N, {self.channels}, H, W]")
+        z = self.avgpool(x)                                      # squeeze
+        return self.scale_activation(self.fc2(self.activation(self.fc1(z))))  # excitation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)                                  # scale
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, squeeze={self.squeeze_channels}, gate={self.gate_name}"
+
+
+@torch.no_grad()
+def collect_se_gates(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``x`` (eval mode) and return each SE block's gate, ``name -> Tensor[N, C]``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={type(model).__name__} must be an nn.Module")
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x must be a Tensor[N, C, H, W], got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    ses = {n: m for n, m in model.named_modules() if isinstance(m, SqueezeExcite)}
+    if not ses:
+        raise ValueError("model has no SqueezeExcite block")
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in ses}
+    hooks = [m.scale_activation.register_forward_hook(lambda mod, a, o, n=n: out[n].append(o.flatten(1).cpu()))
+             for n, m in ses.items()]
+    was = model.training
+    model.eval()
+    try:
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return {n: torch.cat(v) for n, v in out.items()}

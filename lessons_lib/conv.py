@@ -1,0 +1,330 @@
+"""Parameters, MACs, memory traffic and receptive fields of standard, grouped and depthwise convs.
+
+Symbols follow document 001 (端侧CNN参数压缩和加速, section 2.1): input ``Tensor[N, c1, H, W]``, kernel
+``h1 x w1``, output ``Tensor[N, c2, h2, w2]``, ``g`` groups. In code: ``in_ch = c1``,
+``out_ch = c2``, ``kernel_size = (h1, w1)``, ``out_hw = (h2, w2)``, ``groups = g``.
+
+* params of a conv:  ``h1 * w1 * (c1 / g) * c2``            (+ ``c2`` with bias) -- 1/g of a standard conv
+* MACs of a conv:    ``h1 * w1 * (c1 / g) * c2 * h2 * w2``  (per image, bias excluded, as fvcore counts)
+* depthwise = ``g = c1 = c2``; pointwise = ``1 x 1``; depthwise separable = depthwise ``h1 x w1`` + pointwise,
+  whose cost relative to a standard conv is ``1/c2 + 1/(h1*w1)`` (params and MACs alike).
+* memory access of a layer = bytes of weights + input + output activations (ShuffleNet v2's "MAC" in the
+  memory sense); arithmetic intensity = FLOPs / bytes, FLOPs = 2 x MACs.
+
+Document 004 adds the dilated 3x3 (``d = 2``, receptive field 5x5) and the ``5x1 + 1x5`` factorisation of a
+5x5; :func:`receptive_field` and :func:`impulse_receptive_field` compute and measure those.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+Pair = tuple[int, int]
+CONV_KINDS = ("standard", "grouped", "depthwise", "pointwise", "separable", "dilated", "factorized")
+
+
+# ------------------------------------------------------------------------------------ validation
+def _pos_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r} must be an int >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be an int >= {minimum}")
+    return int(value)
+
+
+def _pair(name: str, value: object, minimum: int = 1) -> Pair:
+    """An int or an (h, w) pair of ints >= ``minimum``, as a tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name}={value!r} must be an int or an (h, w) pair")
+        return _pos_int(name, value[0], minimum), _pos_int(name, value[1], minimum)
+    v = _pos_int(name, value, minimum)
+    return v, v
+
+
+def _groups(in_ch: int, out_ch: int, groups: object) -> int:
+    g = _pos_int("groups", groups)
+    if in_ch % g:
+        raise ValueError(f"groups={g} must divide in_ch={in_ch}")
+    if out_ch % g:
+        raise ValueError(f"groups={g} must divide out_ch={out_ch}")
+    return g
+
+
+# ------------------------------------------------------------------------------ counting formulas
+def conv2d_params(in_ch: int, out_ch: int, kernel_size: int | Pair, groups: int = 1, bias: bool = False) -> int:
+    """Weights of ``nn.Conv2d(in_ch, out_ch, kernel_size, groups=groups, bias=bias)``.
+
+    ``h1 * w1 * (c1 / g) * c2`` (+ ``c2`` bias terms): each of the ``c2`` filters sees ``c1 / g`` channels,
+    so a grouped conv has 1/g of a standard conv's weights (document 001, 2.1.1).
+    """
+    in_ch, out_ch = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch)
+    kh, kw = _pair("kernel_size", kernel_size)
+    g = _groups(in_ch, out_ch, groups)
+    return kh * kw * (in_ch // g) * out_ch + (out_ch if bias else 0)
+
+
+def conv2d_macs(in_ch: int, out_ch: int, kernel_size: int | Pair, out_hw: int | Pair, groups: int = 1) -> int:
+    """Multiply-accumulates of one image through the conv: ``h1 * w1 * (c1 / g) * c2 * h2 * w2``.
+
+    Every output element (``c2 * h2 * w2`` of them) is a dot product of length ``h1 * w1 * c1 / g``.
+    Bias excluded (fvcore's and torchvision's convention). Multiply by the batch size for a batch.
+    """
+    kh, kw = _pair("kernel_size", kernel_size)
+    h2, w2 = _pair("out_hw", out_hw)
+    return conv2d_params(in_ch, out_ch, (kh, kw), groups) * h2 * w2
+
+
+def separable_ratio(out_ch: int, kernel_size: int | Pair) -> float:
+    """Cost of depthwise (h1 x w1) + pointwise (1 x 1) relative to a standard h1 x w1 conv: ``1/c2 + 1/(h1*w1)``.
+
+    Holds for parameters and for MACs alike (``c1`` and ``h2 * w2`` cancel; document 001, 2.1.2).
+    """
+    out_ch = _pos_int("out_ch", out_ch)
+    kh, kw = _pair("kernel_size", kernel_size)
+    return 1.0 / out_ch + 1.0 / (kh * kw)
+
+
+def separable_params(in_ch: int, out_ch: int, kernel_size: int | Pair) -> int:
+    """Depthwise + pointwise weights: ``h1 * w1 * c1 + c1 * c2`` (no bias)."""
+    return conv2d_params(in_ch, in_ch, kernel_size, groups=in_ch) + conv2d_params(in_ch, out_ch, 1)
+
+
+def separable_params_doc001(in_ch: int, out_ch: int, kernel_size: int | Pair) -> int:
+    """The total as document 001 prints it, ``h1 * w1 * c2 + c1 * c2`` -- a slip: the depthwise part has
+    ``c1`` filters, so it is ``h1 * w1 * c1`` (see :func:`separable_params`). Kept to show the difference."""
+    in_ch, out_ch = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch)
+    kh, kw = _pair("kernel_size", kernel_size)
+    return kh * kw * out_ch + in_ch * out_ch
+
+
+# ------------------------------------------------------------------------- geometry of the output
+def effective_kernel(kernel_size: int | Pair, dilation: int | Pair = 1) -> Pair:
+    """Span of a dilated kernel: ``d * (k - 1) + 1`` per axis (a 3x3 with d=2 spans 5x5)."""
+    kh, kw = _pair("kernel_size", kernel_size)
+    dh, dw = _pair("dilation", dilation)
+    return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+
+def same_padding(kernel_size: int | Pair, dilation: int | Pair = 1) -> Pair:
+    """Padding that keeps ``H x W`` at stride 1 for an odd (effective) kernel: ``d * (k - 1) // 2``."""
+    eh, ew = effective_kernel(kernel_size, dilation)
+    if eh % 2 == 0 or ew % 2 == 0:
+        raise ValueError(f"kernel_size={kernel_size!r} with dilation={dilation!r} spans an even size "
+                         f"{(eh, ew)}; 'same' padding needs an odd span")
+    return (eh - 1) // 2, (ew - 1) // 2
+
+
+def conv2d_out_size(in_hw: int | Pair, kernel_size: int | Pair, stride: int | Pair = 1,
+                    padding: int | Pair = 0, dilation: int | Pair = 1) -> Pair:
+    """Output ``(h2, w2)`` as ``nn.Conv2d`` computes it: ``floor((H + 2p - d(k-1) - 1) / s) + 1`` per axis."""
+    H, W = _pair("in_hw", in_hw)
+    sh, sw = _pair("stride", stride)
+    ph, pw = _pair("padding", padding, minimum=0)
+    eh, ew = effective_kernel(kernel_size, dilation)
+    h2, w2 = (H + 2 * ph - eh) // sh + 1, (W + 2 * pw - ew) // sw + 1
+    if h2 < 1 or w2 < 1:
+        raise ValueError(f"in_hw={in_hw!r} is smaller than the kernel's span {(eh, ew)} after padding={padding!r}")
+    return h2, w2
+
+
+def receptive_field(layers: Sequence[tuple]) -> Pair:
+    """Receptive field ``(rh, rw)`` of stacked convs, each ``(kernel_size, stride, dilation)``.
+
+    ``r = 1 + sum_i d_i (k_i - 1) * prod_{j<i} s_j`` per axis: each layer widens the field by its
+    effective kernel minus one, in units of the input pixels one step of its input covers.
+    """
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
+        raise ValueError(f"layers={layers!r} must be a non-empty sequence of (kernel_size, stride, dilation)")
+    r, jump = [1, 1], [1, 1]
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 3:
+            raise ValueError(f"layers[{i}]={layer!r} must be a (kernel_size, stride, dilation) triple")
+        eff = effective_kernel(layer[0], layer[2])
+        s = _pair(f"layers[{i}] stride", layer[1])
+        for a in range(2):
+            r[a] += (eff[a] - 1) * jump[a]
+            jump[a] *= s[a]
+    return r[0], r[1]
+
+
+def impulse_receptive_field(module: nn.Module, in_ch: int, in_hw: int | Pair) -> torch.Tensor:
+    """Measure which input pixels reach the centre output pixel: ``Tensor[H, W]`` of bools.
+
+    Runs ``module`` on a random ``Tensor[1, in_ch, H, W]`` and takes the gradient of the sum over channels
+    of its centre output pixel with respect to the input; a pixel belongs to the receptive field when
+    its gradient is non-zero. The module's own random weights make an exact cancellation vanishingly
+    unlikely. Use linear layers (no ReLU), whose gradient does not depend on the input.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module={type(module).__name__} must be a torch.nn.Module")
+    in_ch = _pos_int("in_ch", in_ch)
+    H, W = _pair("in_hw", in_hw)
+    p = next(module.parameters(), None)
+    x = torch.randn(1, in_ch, H, W, dtype=p.dtype if p is not None else torch.float32, requires_grad=True)
+    with torch.enable_grad():
+        y = module(x)
+        if y.ndim != 4:
+            raise ValueError(f"module returned Tensor{tuple(y.shape)}; expected Tensor[N, C, H, W]")
+        (grad,) = torch.autograd.grad(y[0, :, y.shape[2] // 2, y.shape[3] // 2].sum(), x)
+    return grad[0].abs().sum(0) > 0
+
+
+def mask_extent(mask: torch.Tensor) -> Pair:
+    """Height and width of the bounding box of the ``True`` pixels of a ``Tensor[H, W]`` mask."""
+    if not isinstance(mask, torch.Tensor) or mask.ndim != 2:
+        raise ValueError(f"mask={mask!r} must be a 2-D tensor")
+    rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+    if rows.numel() == 0:
+        return 0, 0
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+# ---------------------------------------------------------------------------- cost of one layer
+@dataclass(frozen=True)
+class ConvCost:
+    """Per-image cost of a conv (or a chain of convs): weights, MACs, bytes moved."""
+
+    params: int
+    macs: int
+    mem_bytes: int
+    out_hw: Pair
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, FLOPs per byte of weights + input + output activations."""
+        return self.flops / self.mem_bytes
+
+    def __add__(self, other: "ConvCost") -> "ConvCost":
+        return ConvCost(self.params + other.params, self.macs + other.macs, self.mem_bytes + other.mem_bytes,
+                        other.out_hw)
+
+
+def conv2d_cost(in_ch: int, out_ch: int, kernel_size: int | Pair, in_hw: int | Pair, *, groups: int = 1,
+                stride: int | Pair = 1, dilation: int | Pair = 1, padding: int | Pair | str = "same",
+                bytes_per_elem: int = 4) -> ConvCost:
+    """Params, MACs and memory traffic of one conv on one image of ``in_hw``.
+
+    ``mem_bytes = (params + c1*H*W + c2*h2*w2) * bytes_per_elem`` (weights read once, input read once,
+    output written once: the lower bound a perfect cache would reach). ``padding="same"`` uses
+    :func:`same_padding`.
+    """
+    pad = same_padding(kernel_size, dilation) if padding == "same" else padding
+    H, W = _pair("in_hw", in_hw)
+    out_hw = conv2d_out_size((H, W), kernel_size, stride, pad, dilation)
+    params = conv2d_params(in_ch, out_ch, kernel_size, groups)
+    macs = params * out_hw[0] * out_hw[1]
+    elems = params + in_ch * H * W + out_ch * out_hw[0] * out_hw[1]
+    return ConvCost(params, macs, elems * _pos_int("bytes_per_elem", bytes_per_elem), out_hw)
+
+
+def conv_layer(kind: str, in_ch: int, out_ch: int, kernel_size: int = 3, *, groups: int = 2,
+               dilation: int = 2) -> nn.Module:
+    """A bias-free, size-preserving (stride 1, "same" padding) layer of one of :data:`CONV_KINDS`.
+
+    ``standard``  k x k conv; ``grouped`` k x k with ``groups``; ``depthwise`` k x k with ``groups = in_ch``
+    (needs ``out_ch == in_ch``); ``pointwise`` 1 x 1; ``separable`` depthwise k x k then pointwise;
+    ``dilated`` k x k with ``dilation``; ``factorized`` k x 1 (in_ch -> out_ch) then 1 x k (out_ch -> out_ch).
+    """
+    if kind not in CONV_KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {CONV_KINDS}")
+    in_ch, out_ch, k = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch), _pos_int("kernel_size", kernel_size)
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size={k} must be odd so that 'same' padding keeps H x W")
+    if kind == "depthwise" and out_ch != in_ch:
+        raise ValueError(f"out_ch={out_ch} must equal in_ch={in_ch} for a depthwise conv (use 'separable')")
+
+    def conv(ci, co, ks, g=1, d=1):
+        _groups(ci, co, g)
+        return nn.Conv2d(ci, co, ks, padding=same_padding(ks, d), groups=g, dilation=d, bias=False)
+
+    if kind == "standard":
+        return conv(in_ch, out_ch, k)
+    if kind == "grouped":
+        return conv(in_ch, out_ch, k, _pos_int("groups", groups))
+    if kind == "depthwise":
+        return conv(in_ch, in_ch, k, in_ch)
+    if kind == "pointwise":
+        return conv(in_ch, out_ch, 1)
+    if kind == "separable":
+        return nn.Sequential(conv(in_ch, in_ch, k, in_ch), conv(in_ch, out_ch, 1))
+    if kind == "dilated":
+        return conv(in_ch, out_ch, k, d=_pos_int("dilation", dilation))
+    return nn.Sequential(conv(in_ch, out_ch, (k, 1)), conv(out_ch, out_ch, (1, k)))
+
+
+def layer_cost(layer: nn.Module, in_hw: int | Pair, *, bytes_per_elem: int = 4) -> ConvCost:
+    """:func:`conv2d_cost` of an ``nn.Conv2d``, or the sum over the ``nn.Conv2d`` of a chain (e.g. separable)."""
+    if isinstance(layer, nn.Conv2d):
+        convs = [layer]
+    elif isinstance(layer, nn.Sequential) and len(layer) and all(isinstance(m, nn.Conv2d) for m in layer):
+        convs = list(layer)
+    else:
+        raise TypeError(f"layer={type(layer).__name__} must be an nn.Conv2d or an nn.Sequential of nn.Conv2d")
+    total, hw = None, _pair("in_hw", in_hw)
+    for c in convs:
+        cost = conv2d_cost(c.in_channels, c.out_channels, c.kernel_size, hw, groups=c.groups, stride=c.stride,
+                           dilation=c.dilation, padding=c.padding, bytes_per_elem=bytes_per_elem)
+        total, hw = (cost if total is None else total + cost), cost.out_hw
+    return total
+
+
+# ------------------------------------------------------------------ measured: FLOPs vs time sweep
+SWEEP_KINDS = ("standard", "depthwise", "pointwise", "separable")
+
+
+@dataclass
+class SweepRow:
+    """One channel count of :func:`separable_sweep`: MACs (whole batch) and median ms per kind."""
+
+    channels: int
+    macs: dict[str, int]
+    ms: dict[str, float]
+    machine: str
+
+    @property
+    def predicted_ratio(self) -> float:
+        """separable / standard MACs (= ``1/c2 + 1/k^2``)."""
+        return self.macs["separable"] / self.macs["standard"]
+
+    @property
+    def measured_ratio(self) -> float:
+        """separable / standard median time, measured side by side."""
+        return self.ms["separable"] / self.ms["standard"]
+
+    def gflops(self, kind: str) -> float:
+        """Achieved GFLOPS of ``kind``: 2 x MACs / time."""
+        return 2 * self.macs[kind] / (self.ms[kind] * 1e-3) / 1e9
+
+
+def separable_sweep(channels: Sequence[int], hw: int = 28, kernel_size: int = 3, *, batch: int = 1,
+                    repeats: int = 20, warmup: int = 3, device: str | torch.device = "cpu") -> list[SweepRow]:
+    """For each ``c`` in ``channels``: time a standard k x k conv (c -> c), its depthwise and pointwise parts
+    and the separable pair, interleaved (:func:`lessons_lib.profile.measure_side_by_side`) on a random
+    ``Tensor[batch, c, hw, hw]``, and return their MACs and median times."""
+    from .machine import describe, resolve_device
+    from .profile import measure_side_by_side
+
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
+        raise ValueError(f"channels={channels!r} must be a non-empty sequence of ints >= 1")
+    hw, batch = _pos_int("hw", hw), _pos_int("batch", batch)
+    dev = resolve_device(device)
+    rows = []
+    for c in channels:
+        c = _pos_int("channels[i]", c)
+        dw, pw = conv_layer("depthwise", c, c, kernel_size), conv_layer("pointwise", c, c)
+        layers = {"standard": conv_layer("standard", c, c, kernel_size), "depthwise": dw, "pointwise": pw,
+                  "separable": nn.Sequential(dw, pw)}
+        layers = {k: m.to(dev) for k, m in layers.items()}
+        lat = measure_side_by_side(layers, torch.randn(batch, c, hw, hw, device=dev), warmup=warmup, repeats=repeats)
+        macs = {k: layer_cost(m, hw).macs * batch for k, m in layers.items()}
+        rows.append(SweepRow(c, macs, {k: v.median_ms for k, v in lat.items()}, describe(dev)))
+    return rows
