@@ -27,7 +27,6 @@ help:
 
 $(ENV_STAMP): pyproject.toml | $(if $(filter .venv/bin/python,$(PY)),.venv/bin/python)
 	@mkdir -p build
-	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) tools/configure_lab.py
 	@touch $@
