@@ -1,0 +1,129 @@
+"""Knowledge distillation losses: response-based (Hinton), feature-based (FitNet), relation-based (RKD).
+
+Document 000 describes distillation with a softened softmax (temperature T); document 002 sorts
+methods into response-, feature- and relation-based; document 004 uses a teacher to pseudo-label
+unlabelled data (data distillation).
+
+* softmax with temperature: ``p_i = exp(z_i / T) / sum_j exp(z_j / T)``
+* Hinton et al. 2015: ``L_KD = T^2 * KL(p_teacher^T || p_student^T)`` (batch mean); the T^2 keeps the
+  soft-target gradients, which shrink as 1/T^2, comparable across temperatures.
+* FitNets (Romero et al. 2015): ``L_hint = MSE(r(v_student), u_teacher)``, ``r`` a learned adapter.
+* RKD (Park et al. 2019): smooth-L1 between pairwise distances (each normalised by its mean over
+  distinct pairs) and between angles (cosines of normalised difference vectors); teacher side without gradient.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_T(T: float) -> float:
+    if isinstance(T, bool) or not isinstance(T, (int, float)):
+        raise TypeError(f"T={T!r} must be a positive number")
+    if not T > 0:
+        raise ValueError(f"T={T!r} must be > 0")
+    return float(T)
+
+
+def _check_logits(name: str, x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        raise ValueError(f"{name} must be a Tensor[N, classes]; got {getattr(x, 'shape', type(x).__name__)}")
+
+
+def softmax_t(logits: torch.Tensor, T: float) -> torch.Tensor:
+    """``softmax(logits / T)`` over dim 1. ``Tensor[N, C] -> Tensor[N, C]``."""
+    _check_logits("logits", logits)
+    return F.softmax(logits / _check_T(T), dim=1)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
+    """``T^2 * KL(softmax(teacher/T) || softmax(student/T))`` averaged over the batch (Hinton et al.)."""
+    _check_logits("student_logits", student_logits)
+    _check_logits("teacher_logits", teacher_logits)
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student_logits shape {tuple(student_logits.shape)} != teacher_logits shape "
+                         f"{tuple(teacher_logits.shape)}")
+    T = _check_T(T)
+    log_p_s = F.log_softmax(student_logits / T, dim=1)
+    log_p_t = F.log_softmax(teacher_logits.detach() / T, dim=1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1).mean()
+    return kl * T * T
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      T: float, alpha: float) -> torch.Tensor:
+    """``alpha * kd_loss(...) + (1 - alpha) * cross_entropy(student, labels)``; ``alpha`` in [0, 1]."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha!r} must be a number in [0, 1]")
+    if labels.shape[0] != student_logits.shape[0]:
+        raise ValueError(f"labels has {labels.shape[0]} rows, student_logits {student_logits.shape[0]}")
+    return alpha * kd_loss(student_logits, teacher_logits, T) + (1 - alpha) * F.cross_entropy(student_logits, labels)
+
+
+class HintAdapter(nn.Module):
+    """FitNet regressor ``r``: a 1x1 conv (feature maps) or a linear map (vectors) from student to teacher width."""
+
+    def __init__(self, student_ch: int, teacher_ch: int, spatial: bool = True):
+        super().__init__()
+        if student_ch < 1 or teacher_ch < 1:
+            raise ValueError(f"student_ch={student_ch}, teacher_ch={teacher_ch} must be >= 1")
+        self.proj = nn.Conv2d(student_ch, teacher_ch, 1, bias=False) if spatial else nn.Linear(student_ch, teacher_ch, bias=False)
+
+    def forward(self, x):
+        return self.proj(x)
+
+
+def fitnet_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, adapter: nn.Module) -> torch.Tensor:
+    """``MSE(adapter(student_feat), teacher_feat)`` (mean over elements), teacher without gradient."""
+    out = adapter(student_feat)
+    if out.shape != teacher_feat.shape:
+        raise ValueError(f"adapter(student_feat) has shape {tuple(out.shape)}, teacher_feat {tuple(teacher_feat.shape)}")
+    return F.mse_loss(out, teacher_feat.detach())
+
+
+def _check_emb(name: str, e: torch.Tensor) -> None:
+    if not isinstance(e, torch.Tensor) or e.ndim != 2 or e.shape[0] < 2:
+        raise ValueError(f"{name} must be a Tensor[N, D] with N >= 2; got {getattr(e, 'shape', type(e).__name__)}")
+
+
+def pairwise_distances(e: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Euclidean distances ``Tensor[N, N]`` with a zero diagonal (as RKD's ``pdist``)."""
+    sq = (e * e).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2 * e @ e.t()).clamp(min=eps)
+    d = d2.sqrt().clone()
+    d.fill_diagonal_(0)
+    return d
+
+
+def _normalised_distances(e: torch.Tensor) -> torch.Tensor:
+    d = pairwise_distances(e)
+    return d / d[d > 0].mean()
+
+
+def rkd_distance_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 between the students' and teacher's mean-normalised pairwise distances (Park et al. 2019)."""
+    _check_emb("student_emb", student_emb)
+    _check_emb("teacher_emb", teacher_emb)
+    if student_emb.shape[0] != teacher_emb.shape[0]:
+        raise ValueError(f"student_emb has {student_emb.shape[0]} rows, teacher_emb {teacher_emb.shape[0]}")
+    with torch.no_grad():
+        t = _normalised_distances(teacher_emb)
+    return F.smooth_l1_loss(_normalised_distances(student_emb), t)
+
+
+def _angles(e: torch.Tensor) -> torch.Tensor:
+    diff = e.unsqueeze(0) - e.unsqueeze(1)          # diff[a, b] = e_b - e_a
+    n = F.normalize(diff, p=2, dim=2)
+    return torch.bmm(n, n.transpose(1, 2)).reshape(-1)  # cos of the angle at vertex a, for every (a, b, c)
+
+
+def rkd_angle_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 between the cosines of all triplet angles of student and teacher embeddings."""
+    _check_emb("student_emb", student_emb)
+    _check_emb("teacher_emb", teacher_emb)
+    if student_emb.shape[0] != teacher_emb.shape[0]:
+        raise ValueError(f"student_emb has {student_emb.shape[0]} rows, teacher_emb {teacher_emb.shape[0]}")
+    with torch.no_grad():
+        t = _angles(teacher_emb)
+    return F.smooth_l1_loss(_angles(student_emb), t)

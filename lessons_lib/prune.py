@@ -1,0 +1,235 @@
+"""Pruning: unstructured magnitude masks and structured channel pruning (documents 000, 002, 004).
+
+* **Magnitude masks** zero the smallest |w| -- per layer (each layer loses the same fraction) or
+  globally (one threshold over all layers). :func:`apply_masks` keeps them applied during training
+  (a ``torch.nn.utils.parametrize`` parametrization, the mechanism ``torch.nn.utils.prune`` also
+  builds on); :func:`remove_masks` bakes the zeros into the weights.
+* **Channel pruning** (Li et al. 2017, L1 norm of filters) and **network slimming** (Liu et al.
+  2017, |gamma| of BatchNorm after L1-regularised training) remove whole output channels of a
+  conv -> BatchNorm -> ReLU chain and return a *physically smaller* dense model: the next conv's
+  input channels (or the classifier's inputs) are cut to match. Works on models whose ``features``
+  is a sequence of ``conv_bn_relu`` blocks and pools, followed by global pooling and a Linear
+  ``classifier`` (:class:`lessons_lib.models.TeacherCNN` / ``StudentCNN``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+def _check_sparsity(sparsity: float) -> float:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity={sparsity!r} must be in [0, 1)")
+    return float(sparsity)
+
+
+def prunable_layers(model: nn.Module, types: tuple = PRUNABLE) -> dict[str, nn.Module]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, types)}
+
+
+def _kth_smallest(values: torch.Tensor, k: int) -> float:
+    return float(values.kthvalue(k).values) if k > 0 else -1.0
+
+
+def magnitude_masks(model: nn.Module, sparsity: float, scope: str = "layer",
+                    layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    """``{layer name: 0/1 mask}`` zeroing the ``sparsity`` fraction of smallest-|w| weights.
+
+    ``scope="layer"``: each layer separately; ``scope="global"``: one threshold over all chosen layers.
+    Ties at the threshold are broken by index so the pruned count is exact.
+    """
+    sparsity = _check_sparsity(sparsity)
+    if scope not in ("layer", "global"):
+        raise ValueError(f"scope={scope!r} must be 'layer' or 'global'")
+    mods = prunable_layers(model)
+    names = list(mods) if layers is None else list(layers)
+    for n in names:
+        if n not in mods:
+            raise ValueError(f"layer {n!r} is not a Conv2d/Linear of the model; choose from {list(mods)}")
+
+    def mask_for(w: torch.Tensor, k: int) -> torch.Tensor:
+        m = torch.ones(w.numel())
+        if k > 0:
+            m[w.detach().abs().flatten().argsort(stable=True)[:k]] = 0
+        return m.reshape(w.shape)
+
+    if scope == "layer":
+        return {n: mask_for(_weight(mods[n]), int(round(sparsity * _weight(mods[n]).numel()))) for n in names}
+    flat = torch.cat([_weight(mods[n]).detach().abs().flatten() for n in names])
+    k = int(round(sparsity * flat.numel()))
+    order = flat.argsort(stable=True)[:k]
+    keep = torch.ones_like(flat)
+    keep[order] = 0
+    out, start = {}, 0
+    for n in names:
+        w = _weight(mods[n])
+        out[n] = keep[start:start + w.numel()].reshape(w.shape).clone()
+        start += w.numel()
+    return out
+
+
+def _weight(m: nn.Module) -> torch.Tensor:
+    return m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+
+
+class _Mask(nn.Module):
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, w):
+        return w * self.mask
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Keep ``masks`` applied (also during training) via a weight parametrization; returns ``model``."""
+    mods = dict(model.named_modules())
+    for name, mask in masks.items():
+        if name not in mods:
+            raise ValueError(f"masks has layer {name!r}, which the model does not have")
+        m = mods[name]
+        if mask.shape != _weight(m).shape:
+            raise ValueError(f"mask for {name!r} has shape {tuple(mask.shape)}, weight {tuple(_weight(m).shape)}")
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+        parametrize.register_parametrization(m, "weight", _Mask(mask.to(_weight(m).dtype)))
+    return model
+
+
+def remove_masks(model: nn.Module) -> nn.Module:
+    """Make the masked weights permanent (plain ``weight`` tensors with zeros); returns ``model``."""
+    for m in model.modules():
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return model
+
+
+def sparsity_of(model: nn.Module) -> dict[str, float]:
+    """Fraction of exactly-zero weights per Conv2d/Linear layer, and ``"total"``."""
+    out, zeros, total = {}, 0, 0
+    for n, m in prunable_layers(model).items():
+        w = m.weight.detach()
+        out[n] = float((w == 0).float().mean())
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    out["total"] = zeros / max(total, 1)
+    return out
+
+
+def sensitivity_scan(model: nn.Module, evaluate: Callable[[nn.Module], float],
+                     sparsities: Iterable[float] = (0.3, 0.5, 0.7, 0.9)) -> dict[str, list[float]]:
+    """Prune one layer at a time (magnitude, layer scope) and record ``evaluate(model)`` per sparsity."""
+    out: dict[str, list[float]] = {}
+    sps = [_check_sparsity(s) for s in sparsities]
+    for name in prunable_layers(model):
+        scores = []
+        for s in sps:
+            m = copy.deepcopy(model)
+            remove_masks(apply_masks(m, magnitude_masks(m, s, layers=[name])))
+            with torch.no_grad():
+                scores.append(float(evaluate(m)))
+        out[name] = scores
+    return out
+
+
+# ------------------------------------------------------------------------------ channel pruning
+def conv_bn_pairs(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """The (conv, bn) pairs of ``model.features`` in order (conv_bn_relu blocks)."""
+    if not hasattr(model, "features") or not isinstance(getattr(model, "classifier", None), nn.Linear):
+        raise TypeError(f"model={type(model).__name__} needs .features (conv_bn_relu blocks) and a Linear .classifier")
+    pairs = []
+    for block in model.features:
+        if isinstance(block, nn.Sequential) and len(block) >= 2 and isinstance(block[0], nn.Conv2d) \
+                and isinstance(block[1], nn.BatchNorm2d):
+            if block[0].groups != 1:
+                raise ValueError(f"grouped conv (groups={block[0].groups}) is not supported by channel pruning")
+            pairs.append((block[0], block[1]))
+    if not pairs:
+        raise TypeError("model.features holds no conv_bn_relu blocks")
+    return pairs
+
+
+def channel_scores(model: nn.Module, criterion: str = "l1") -> list[torch.Tensor]:
+    """Importance of each output channel of each conv: L1 norm of its filter (``"l1"``) or |gamma| (``"bn"``)."""
+    if criterion not in ("l1", "bn"):
+        raise ValueError(f"criterion={criterion!r} must be 'l1' or 'bn'")
+    return [(c.weight.detach().abs().sum((1, 2, 3)) if criterion == "l1" else b.weight.detach().abs())
+            for c, b in conv_bn_pairs(model)]
+
+
+def keep_indices(model: nn.Module, amount: float, criterion: str = "l1", scope: str = "layer") -> list[torch.Tensor]:
+    """Channels to keep per conv when pruning the ``amount`` fraction (layer-wise or one global ranking)."""
+    amount = _check_sparsity(amount)
+    scores = channel_scores(model, criterion)
+    if scope == "layer":
+        keeps = [s.argsort(descending=True, stable=True)[:max(1, len(s) - int(round(amount * len(s))))] for s in scores]
+    elif scope == "global":
+        flat = torch.cat(scores)
+        k = int(round(amount * flat.numel()))
+        thresh = flat.sort().values[k - 1] if k > 0 else -1.0
+        keeps = [torch.nonzero(s > thresh).flatten() if (s > thresh).any() else s.argmax().reshape(1) for s in scores]
+    else:
+        raise ValueError(f"scope={scope!r} must be 'layer' or 'global'")
+    return [k.sort().values for k in keeps]
+
+
+def prune_channels(model: nn.Module, keep: list[torch.Tensor]) -> nn.Module:
+    """A physically smaller copy of ``model`` keeping channels ``keep[i]`` of the i-th conv."""
+    pruned = copy.deepcopy(model)
+    pairs = conv_bn_pairs(pruned)
+    if len(keep) != len(pairs):
+        raise ValueError(f"keep has {len(keep)} entries, the model has {len(pairs)} convs")
+    prev = None
+    for (conv, bn), idx in zip(pairs, keep):
+        w = conv.weight.data[idx]
+        if prev is not None:
+            w = w[:, prev]
+        conv.weight = nn.Parameter(w.clone())
+        conv.out_channels, conv.in_channels = len(idx), w.shape[1]
+        if conv.bias is not None:
+            conv.bias = nn.Parameter(conv.bias.data[idx].clone())
+        bn.weight = nn.Parameter(bn.weight.data[idx].clone())
+        bn.bias = nn.Parameter(bn.bias.data[idx].clone())
+        bn.running_mean = bn.running_mean[idx].clone()
+        bn.running_var = bn.running_var[idx].clone()
+        bn.num_features = len(idx)
+        prev = idx
+    fc = pruned.classifier
+    fc.weight = nn.Parameter(fc.weight.data[:, prev].clone())
+    fc.in_features = len(prev)
+    return pruned
+
+
+def l1_channel_prune(model: nn.Module, amount: float, scope: str = "layer") -> nn.Module:
+    """Li et al. 2017: drop the ``amount`` fraction of filters with the smallest L1 norm."""
+    return prune_channels(model, keep_indices(model, amount, "l1", scope))
+
+
+def slim_prune(model: nn.Module, amount: float) -> nn.Module:
+    """Network slimming: drop the ``amount`` fraction of channels with the smallest |gamma|, globally."""
+    return prune_channels(model, keep_indices(model, amount, "bn", "global"))
+
+
+def bn_l1_penalty(model: nn.Module) -> torch.Tensor:
+    """sum |gamma| over the BatchNorm layers of the conv chain (add ``lam *`` this to the loss)."""
+    return sum(b.weight.abs().sum() for _, b in conv_bn_pairs(model))
+
+
+def channel_masked(model: nn.Module, keep: list[torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` whose dropped channels are zeroed after each conv_bn_relu block.
+
+    Its outputs equal those of ``prune_channels(model, keep)`` (the test of channel pruning).
+    """
+    masked = copy.deepcopy(model)
+    blocks = [b for b in masked.features if isinstance(b, nn.Sequential) and isinstance(b[0], nn.Conv2d)]
+    for block, idx in zip(blocks, keep):
+        m = torch.zeros(block[0].out_channels)
+        m[idx] = 1
+        block.register_forward_hook(lambda mod, args, out, m=m: out * m.view(1, -1, 1, 1).to(out))
+    return masked

@@ -1,0 +1,116 @@
+"""Distillation losses vs direct formulas and torch."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lessons_lib import distill
+
+torch.manual_seed(0)
+
+
+def test_softmax_t_matches_definition():
+    z = torch.randn(4, 7) * 3
+    for T in (0.5, 1.0, 4.0):
+        want = torch.exp(z / T) / torch.exp(z / T).sum(1, keepdim=True)
+        torch.testing.assert_close(distill.softmax_t(z, T), want)
+    # higher T -> flatter distribution (higher entropy)
+    ent = lambda p: -(p * p.log()).sum(1).mean()  # noqa: E731
+    assert ent(distill.softmax_t(z, 1)) < ent(distill.softmax_t(z, 4)) < ent(distill.softmax_t(z, 20))
+
+
+def test_kd_loss_worked_example_from_the_notes():
+    s, t = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[3.0, 2.0, 1.0]])
+    assert distill.kd_loss(s, t, 2.0).item() == pytest.approx(1.280627, abs=1e-5)
+
+
+def test_kd_loss_equals_torch_kl_div_batchmean():
+    s, t = torch.randn(16, 10), torch.randn(16, 10) * 2
+    for T in (1.0, 3.0, 8.0):
+        want = F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+        torch.testing.assert_close(distill.kd_loss(s, t, T), want)
+
+
+def test_kd_loss_gradient_only_to_student_and_zero_at_match():
+    s = torch.randn(8, 5, requires_grad=True)
+    t = torch.randn(8, 5, requires_grad=True)
+    distill.kd_loss(s, t, 3.0).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0 and t.grad is None
+    assert distill.kd_loss(t.detach(), t.detach(), 3.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_distillation_loss_mixes():
+    s, t, y = torch.randn(6, 4), torch.randn(6, 4), torch.randint(0, 4, (6,))
+    got = distill.distillation_loss(s, t, y, T=2.0, alpha=0.3)
+    want = 0.3 * distill.kd_loss(s, t, 2.0) + 0.7 * F.cross_entropy(s, y)
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("call,word", [
+    (lambda: distill.softmax_t(torch.randn(2, 3), 0), "T=0"),
+    (lambda: distill.kd_loss(torch.randn(2, 3), torch.randn(2, 3), -1.0), "T=-1.0"),
+    (lambda: distill.kd_loss(torch.randn(2, 3), torch.randn(2, 4), 1.0), "shape"),
+    (lambda: distill.distillation_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), 2.0, 1.5), "alpha=1.5"),
+    (lambda: distill.rkd_distance_loss(torch.randn(1, 3), torch.randn(1, 3)), "N >= 2"),
+])
+def test_bad_input(call, word):
+    with pytest.raises((ValueError, TypeError), match=word.replace("(", r"\(")):
+        call()
+
+
+def test_fitnet_loss_is_mse_after_adapter():
+    a = distill.HintAdapter(8, 16)
+    s, t = torch.randn(2, 8, 4, 4), torch.randn(2, 16, 4, 4)
+    torch.testing.assert_close(distill.fitnet_loss(s, t, a), ((a(s) - t) ** 2).mean())
+    with pytest.raises(ValueError, match="shape"):
+        distill.fitnet_loss(s, torch.randn(2, 8, 4, 4), a)
+
+
+def _rkd_distance_reference(s, t):
+    """Loop version of Park et al.'s distance term."""
+    n = s.shape[0]
+    def norm_d(e):
+        d = torch.zeros(n, n)
+        for i, j in itertools.product(range(n), range(n)):
+            if i != j:
+                d[i, j] = (e[i] - e[j]).norm()
+        return d / d[d > 0].mean()
+    ds, dt = norm_d(s), norm_d(t)
+    x = (ds - dt).abs()
+    return torch.where(x < 1, 0.5 * x * x, x - 0.5).mean()
+
+
+def _rkd_angle_reference(s, t):
+    n = s.shape[0]
+    def ang(e):
+        out = torch.zeros(n, n, n)
+        for a, b, c in itertools.product(range(n), repeat=3):
+            u, v = e[b] - e[a], e[c] - e[a]
+            if u.norm() > 0 and v.norm() > 0:
+                out[a, b, c] = (u / u.norm()) @ (v / v.norm())
+        return out.reshape(-1)
+    x = (ang(s) - ang(t)).abs()
+    return torch.where(x < 1, 0.5 * x * x, x - 0.5).mean()
+
+
+def test_rkd_losses_match_loop_references():
+    s, t = torch.randn(6, 5), torch.randn(6, 9) * 3
+    torch.testing.assert_close(distill.rkd_distance_loss(s, t), _rkd_distance_reference(s, t), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(distill.rkd_angle_loss(s, t), _rkd_angle_reference(s, t), rtol=1e-5, atol=1e-6)
+
+
+def test_rkd_is_invariant_to_scale_rotation_and_translation_of_the_student():
+    t = torch.randn(8, 4)
+    q, _ = torch.linalg.qr(torch.randn(4, 4))
+    s = 5.0 * t @ q + 2.0
+    assert distill.rkd_distance_loss(s, t).item() == pytest.approx(0.0, abs=1e-6)
+    assert distill.rkd_angle_loss(s, t).item() == pytest.approx(0.0, abs=1e-5)
+    s_req = s.clone().requires_grad_(True)
+    t_req = t.clone().requires_grad_(True)
+    (distill.rkd_distance_loss(s_req + torch.randn_like(s), t_req)
+     + distill.rkd_angle_loss(s_req, t_req + 0.1)).backward()
+    assert t_req.grad is None and s_req.grad is not None and math.isfinite(s_req.grad.sum().item())
