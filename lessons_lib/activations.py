@@ -34,12 +34,14 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from torch import nn
+
 from .profile import measure_latency
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "selu", "sigmoid", "hard_sigmoid", "swish", "hard_swish",
     "mish", "relu6_as_printed_in_doc001", "Activation", "ACTIVATIONS", "get", "derivative",
-    "max_error_on_grid", "time_per_element", "quantize_max_calibrated", "quantization_rmse",
+    "max_error_on_grid", "time_per_element", "quantize_max_calibrated", "quantization_rmse", "activation_inputs",
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -198,7 +200,7 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("hard_sigmoid", hard_sigmoid, _d_hard_sigmoid, F.hardsigmoid, 0.0, 1.0, r"\mathrm{ReLU6}(x+3)/6"),
     Activation("swish", swish, _d_swish, F.silu, -0.2784645427610738, _INF, r"x\,\sigma(x)"),
     Activation("hard_swish", hard_swish, _d_hard_swish, F.hardswish, -0.375, _INF, r"x\,\mathrm{ReLU6}(x+3)/6"),
-    Activation("mish", mish, _d_mish, F.mish, -0.30884303969436686, _INF, r"x \tanh(\ln(1+e^x))"),
+    Activation("mish", mish, _d_mish, F.mish, -0.3088434130172504, _INF, r"x \tanh(\ln(1+e^x))"),
 )}
 
 
@@ -270,3 +272,30 @@ def quantization_rmse(x: torch.Tensor, bits: int = 8) -> float:
     """Root-mean-square error of :func:`quantize_max_calibrated` on ``x``."""
     xq, _ = quantize_max_calibrated(x, bits)
     return float(((xq - x).double() ** 2).mean().sqrt())
+
+
+@torch.no_grad()
+def activation_inputs(model: nn.Module, x: torch.Tensor, kinds: tuple = (nn.ReLU, nn.ReLU6)) -> dict[str, torch.Tensor]:
+    """What each activation module of ``model`` receives on input ``x`` (eval mode): ``name -> Tensor``.
+
+    Captured with forward *pre*-hooks and cloned, so in-place activations (``ReLU(inplace=True)``) do
+    not overwrite the record. Lesson 03 feeds these real pre-activations to ReLU and ReLU6.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={type(model).__name__} must be an nn.Module")
+    _check(x)
+    mods = {n: m for n, m in model.named_modules() if isinstance(m, kinds)}
+    if not mods:
+        raise ValueError(f"model has no activation module of kinds={tuple(k.__name__ for k in kinds)}")
+    out: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, n=n: out.__setitem__(n, args[0].detach().clone()))
+             for n, m in mods.items()]
+    was = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return out

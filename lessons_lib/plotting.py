@@ -155,3 +155,47 @@ def draw_boxes(image, boxes, *, ax: Axes | None = None, labels: Sequence[str] | 
             ax.text(x1, y1, labels[k], color=color, fontsize=7, va="bottom")
     ax.axis("off")
     return ax
+
+
+def heatmap(matrix, *, row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,
+            ax: Axes | None = None, title: str = "", xlabel: str = "", ylabel: str = "", cmap: str = "viridis",
+            colorbar: bool = True, vmin: float | None = None, vmax: float | None = None) -> Axes:
+    """A 2-D array (Tensor or ndarray ``[rows, cols]``) as a colour image with optional labels and colour bar."""
+    import numpy as np
+
+    m = np.asarray(matrix.detach().cpu() if hasattr(matrix, "detach") else matrix, dtype=float)
+    if m.ndim != 2:
+        raise ValueError(f"matrix has shape {m.shape}; need a 2-D array [rows, cols]")
+    ax = _ax(ax, figsize=(min(12, 1.5 + 0.12 * m.shape[1]), 0.3 * m.shape[0] + 1.2))
+    im = ax.imshow(m, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if row_labels is not None:
+        ax.set_yticks(range(m.shape[0]), list(row_labels))
+    if col_labels is not None:
+        ax.set_xticks(range(m.shape[1]), list(col_labels))
+    ax.grid(False)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def point_panels(panels: Mapping[str, object], *, color=None, ncols: int | None = None, scale: float = 2.2):
+    """One small scatter per entry ``{title: points [N, 2]}``, shared colouring ``color`` (length N); returns the Figure."""
+    import numpy as np
+
+    n = len(panels)
+    if n == 0:
+        raise ValueError("panels is empty; give at least one {title: points[N, 2]}")
+    ncols = ncols or n
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, (title, pts) in zip(axes.flat, panels.items()):
+        p = np.asarray(pts.detach().cpu() if hasattr(pts, "detach") else pts, dtype=float)
+        ax.scatter(p[:, 0], p[:, 1], c=color, s=3, cmap="viridis")
+        ax.set_title(title, fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig

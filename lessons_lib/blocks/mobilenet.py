@@ -25,7 +25,7 @@ from torch import nn
 from .se import SqueezeExcite
 
 __all__ = ["make_divisible", "conv_bn_act", "DepthwiseSeparableConv", "InvertedResidual", "TinyMobileNet",
-           "tiny_mobilenet", "ACTIVATION_MODULES"]
+           "tiny_mobilenet", "ACTIVATION_MODULES", "spiral", "relu_roundtrip"]
 
 #: activation names accepted by the blocks -> module class
 ACTIVATION_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hard_swish": nn.Hardswish}
@@ -115,6 +115,47 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.project(self.se(self.depthwise(self.expand(x))))
         return x + y if self.use_residual else y
+
+
+# ------------------------------------------------------------------- the linear-bottleneck argument
+def spiral(n_points: int = 1000, turns: float = 2.0) -> torch.Tensor:
+    """A 2-D spiral ``Tensor[n_points, 2]`` centred on the origin (the MobileNet v2 paper's toy manifold)."""
+    _int("n_points", n_points, 2)
+    t = torch.linspace(0.05, 1.0, n_points, dtype=torch.float64)
+    ang = 2 * torch.pi * turns * t
+    return torch.stack([t * torch.cos(ang), t * torch.sin(ang)], 1)
+
+
+def relu_roundtrip(points: torch.Tensor, n: int, *, seed: int = 0, activation=torch.relu,
+                   decoder: str = "lstsq") -> tuple[torch.Tensor, float, float]:
+    """Embed 2-D ``points`` in ``n`` dims with a random ``T: Tensor[n, 2]``, apply ``activation``, map back.
+
+    ``decoder="pinv"`` maps back with the pseudo-inverse, ``x' = pinv(T) @ act(T @ x)`` (the paper's
+    figure); ``"lstsq"`` fits the best affine map from ``act(T x)`` to ``x`` (what a following linear
+    layer could at best recover). Returns ``(x', ||x' - x||_F / ||x||_F, recoverable)`` where
+    ``recoverable`` is the fraction of points whose *active* rows of ``T`` (``T x > 0``) still span
+    R^2, so that ``x`` is exactly determined by the ReLU output. With the identity as ``activation``
+    the error is 0 for every ``n >= 2``: the loss is ReLU's doing.
+    """
+    if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 2:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        raise ValueError(f"points must be a Tensor[N, 2], got {shape}")
+    _int("n", n, 2)
+    if decoder not in ("lstsq", "pinv"):
+        raise ValueError(f"decoder={decoder!r} must be 'lstsq' or 'pinv'")
+    x = points.double()
+    T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    y = activation(x @ T.T)
+    if decoder == "pinv":
+        back = y @ torch.linalg.pinv(T).T
+    else:
+        A = torch.cat([y, torch.ones(len(y), 1, dtype=y.dtype)], 1)
+        back = A @ torch.linalg.lstsq(A, x).solution
+    active = (x @ T.T) > 0
+    # the active rows span R^2 iff they contain two non-parallel directions: check via 2x2 Gram determinant
+    G = torch.einsum("pi,ij,ik->pjk", active.double(), T, T)
+    recoverable = float((torch.linalg.det(G) > 1e-9).double().mean())
+    return back, float(torch.linalg.norm(back - x) / torch.linalg.norm(x)), recoverable
 
 
 # ------------------------------------------------------------------------------ tiny networks
