@@ -2,6 +2,7 @@
 # Installs Debian's Chromium for the browser test when it is missing. Never fails `make test`:
 # when it cannot install, it says why and the browser test skips with the same reason.
 set -u
+mkdir -p build
 if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
   exit 0
 fi
