@@ -220,20 +220,23 @@ def g4_cases(c: int = 64, hw: int = 56, blocks: int = 4, batch: int = 1) -> list
 
 # ------------------------------------------------------------------------------------------- timing
 def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: int = 2) -> dict[str, float]:
-    """Median ms per case, timed **side by side**: ``rounds`` rounds, each timing every case for
-    ``repeats`` calls (``profile.measure_latency``) in turn; the result is the median of the per-round
-    medians. Interleaving spreads a busy moment of the machine over all cases instead of one."""
+    """Milliseconds per case, timed **side by side**: ``rounds`` rounds, each timing every case for
+    ``repeats`` calls (``profile.measure_latency``, median) in turn; the result is the **fastest round's
+    median**. Interleaving exposes every case to the same machine state, and taking the best round
+    discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU."""
     _pos_int("rounds", rounds)
     _pos_int("repeats", repeats)
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
     if not cases or not all(isinstance(c, Case) for c in cases):
         raise TypeError(f"cases={cases!r} must be a non-empty list of Case")
     per: dict[str, list[float]] = {c.label: [] for c in cases}
-    for c in cases:  # warm up every case once before any timing (allocator, oneDNN primitives)
+    for c in cases:  # warm up every case before any timing (allocator, oneDNN primitives)
         measure_latency(c.net, c.x, warmup=warmup, repeats=1)
     for _ in range(rounds):
         for c in cases:
             per[c.label].append(measure_latency(c.net, c.x, warmup=0, repeats=repeats).median_ms)
-    return {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+    return {k: min(v) for k, v in per.items()}
 
 
 def cases_table(cases: list[Case], times: dict[str, float] | None = None, *, ref: int = 0) -> str:

@@ -1,1 +1,71 @@
-__all__: list[str] = []
+"""GhostNet's Ghost module: a few "intrinsic" feature maps from an ordinary conv, the rest from cheap
+depthwise convs of them.
+
+Sources: document 001 (§2.1.8 GhostNet); Han et al. 2020 "GhostNet: More Features from Cheap Operations"
+(§3.1, Eq. 2-5); reference code ``timm/models/ghostnet.py`` ``GhostModule`` (same math as the authors'
+``huawei-noah/Efficient-AI-Backbones``): ``init = ceil(out / s)``, ``new = init·(s - 1)``, surplus channels cut
+from the end.
+
+Shapes: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H/stride, W/stride]``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["GhostModule", "ghost_speedup"]
+
+
+def _pos(name: str, v) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name}={v!r} must be an int")
+    if v < 1:
+        raise ValueError(f"{name}={v} must be >= 1")
+    return v
+
+
+class GhostModule(nn.Module):
+    """Ghost module with ratio ``s`` (``ratio``):
+
+    1. primary conv ``k x k`` (``kernel_size``): ``in_ch -> m = ceil(out_ch / s)`` intrinsic maps (+BN, ReLU);
+    2. cheap op: depthwise ``d x d`` (``dw_size``) conv with channel multiplier ``s - 1``: ``m -> m·(s-1)``
+       ghost maps (+BN, ReLU) -- each intrinsic map ``y'_i`` makes ``s - 1`` ghosts ``Φ_{i,j}(y'_i)``;
+    3. ``cat([intrinsic, ghosts])[:, :out_ch]`` (the identity is the ``s``-th "cheap" op).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 1, ratio: int = 2, dw_size: int = 3,
+                 stride: int = 1, relu: bool = True):
+        super().__init__()
+        for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("kernel_size", kernel_size), ("dw_size", dw_size),
+                        ("stride", stride)):
+            _pos(name, v)
+        _pos("ratio", ratio)
+        if ratio < 2:
+            raise ValueError(f"ratio={ratio} must be >= 2 (ratio 1 would be an ordinary conv with no ghosts)")
+        self.out_ch = out_ch
+        init = math.ceil(out_ch / ratio)
+        new = init * (ratio - 1)
+        act = (lambda: nn.ReLU(inplace=True)) if relu else nn.Identity
+        self.primary_conv = nn.Sequential(
+            nn.Conv2d(in_ch, init, kernel_size, stride, kernel_size // 2, bias=False), nn.BatchNorm2d(init), act())
+        self.cheap_operation = nn.Sequential(
+            nn.Conv2d(init, new, dw_size, 1, dw_size // 2, groups=init, bias=False), nn.BatchNorm2d(new), act())
+
+    def forward(self, x):
+        x1 = self.primary_conv(x)
+        x2 = self.cheap_operation(x1)
+        return torch.cat([x1, x2], dim=1)[:, :self.out_ch]
+
+
+def ghost_speedup(c: int, s: int, k: int = 1, d: int = 3) -> float:
+    """GhostNet Eq. 4: multiply-adds of an ordinary ``k x k`` conv (``c -> n`` channels) over those of a
+    Ghost module with ratio ``s`` and ``d x d`` cheap ops (``n`` divisible by ``s``; ``n``, ``h'w'`` cancel):
+
+    ``r = c·k²·s / (c·k² + (s - 1)·d²)``  ->  ``s·c / (c + s - 1)`` when ``d = k`` (the paper's form) -> ``s``.
+    The parameter ratio (Eq. 5) is the same expression.
+    """
+    for name, v in (("c", c), ("s", s), ("k", k), ("d", d)):
+        _pos(name, v)
+    return c * k * k * s / (c * k * k + (s - 1) * d * d)

@@ -1,1 +1,221 @@
-__all__: list[str] = []
+"""Inception-family pieces: factorised kernels, the "extreme" Inception (Xception), ResNeXt, IGC.
+
+Sources: document 001 (§2.1.3 IGC, §2.1.4 Inception v1-v3, §2.1.5 Xception, §2.1.6 ResNeXt);
+Szegedy et al. 2015/2016 (Inception v1, v3 "Rethinking": 5x5 -> two 3x3, n x n -> 1 x n + n x 1);
+Chollet 2017 (Xception, Fig. 4 "extreme Inception"); Xie et al. 2017 (ResNeXt, Fig. 3a vs 3c);
+Zhang et al. 2017 (IGC v1: primary group conv, permutation, secondary group conv).
+Reference code: ``torchvision.models.resnet.Bottleneck`` (``groups``, ``base_width``).
+
+Shapes: every tensor is ``Tensor[N, C, H, W]``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .shuffle import channel_shuffle
+
+__all__ = ["factorized_conv", "InceptionBlock", "ExtremeInception",
+           "extreme_inception_towers", "ResNeXtBranches", "ResNeXtGrouped", "grouped_from_branches", "IGCBlock"]
+
+
+def _pos(name: str, v) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name}={v!r} must be an int")
+    if v < 1:
+        raise ValueError(f"{name}={v} must be >= 1")
+    return v
+
+
+def factorized_conv(in_ch: int, out_ch: int, n: int, kind: str = "two3x3", *, mid_ch: int | None = None,
+                    relu: bool = False, bias: bool = False) -> nn.Sequential:
+    """An ``n x n`` receptive field built three ways (stride 1, "same" padding):
+
+    * ``kind="full"``: one ``n x n`` conv -- ``n²·in·out`` weights;
+    * ``kind="two3x3"``: ``(n-1)/2`` stacked 3x3 convs (Inception v2/v3: 5x5 -> two 3x3);
+    * ``kind="asym"``: ``1 x n`` then ``n x 1`` (Inception v3; document 004's 5x1 + 1x5).
+
+    Intermediate layers have ``mid_ch`` channels (default ``out_ch``); ``relu`` inserts a ReLU between
+    them (the extra non-linearity Inception v2 credits the factorisation with). Measure the receptive
+    field with ``lessons_lib.conv.impulse_receptive_field`` (use ``relu=False`` there: a linear chain).
+    """
+    _pos("in_ch", in_ch)
+    _pos("out_ch", out_ch)
+    _pos("n", n)
+    if n % 2 == 0:
+        raise ValueError(f"n={n} must be odd (centred 'same' padding)")
+    mid = out_ch if mid_ch is None else _pos("mid_ch", mid_ch)
+    if kind == "full":
+        return nn.Sequential(nn.Conv2d(in_ch, out_ch, n, 1, n // 2, bias=bias))
+    if kind == "two3x3":
+        if n < 3:
+            raise ValueError(f"n={n} must be >= 3 for kind='two3x3'")
+        depth = (n - 1) // 2
+        widths = [in_ch] + [mid] * (depth - 1) + [out_ch]
+        specs = [((3, 3), (1, 1))] * depth
+    elif kind == "asym":
+        widths = [in_ch, mid, out_ch]
+        specs = [((1, n), (0, n // 2)), ((n, 1), (n // 2, 0))]
+    else:
+        raise ValueError(f"kind={kind!r} must be 'full', 'two3x3' or 'asym'")
+    layers: list[nn.Module] = []
+    for i, (k, p) in enumerate(specs):
+        layers.append(nn.Conv2d(widths[i], widths[i + 1], k, 1, p, bias=bias))
+        if relu and i < len(specs) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _cbr(cin: int, cout: int, k: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, 1, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class InceptionBlock(nn.Module):
+    """GoogLeNet Inception module (v1 with 1x1 reductions) -- four parallel towers, concatenated:
+    ``1x1`` | ``1x1 -> 3x3`` | ``1x1 -> 5x5`` (or ``1x1 -> 3x3 -> 3x3`` with ``factorize5x5=True``,
+    Inception v2) | ``3x3 max-pool -> 1x1``. Output channels ``ch1 + ch3 + ch5 + pool_proj``."""
+
+    def __init__(self, in_ch: int, ch1: int, ch3red: int, ch3: int, ch5red: int, ch5: int, pool_proj: int,
+                 *, factorize5x5: bool = False):
+        super().__init__()
+        for name, v in (("in_ch", in_ch), ("ch1", ch1), ("ch3red", ch3red), ("ch3", ch3), ("ch5red", ch5red),
+                        ("ch5", ch5), ("pool_proj", pool_proj)):
+            _pos(name, v)
+        self.branch1 = _cbr(in_ch, ch1, 1)
+        self.branch2 = nn.Sequential(_cbr(in_ch, ch3red, 1), _cbr(ch3red, ch3, 3))
+        five = [_cbr(ch5red, ch5, 3), _cbr(ch5, ch5, 3)] if factorize5x5 else [_cbr(ch5red, ch5, 5)]
+        self.branch3 = nn.Sequential(_cbr(in_ch, ch5red, 1), *five)
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), _cbr(in_ch, pool_proj, 1))
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class ExtremeInception(nn.Module):
+    """Xception's "extreme" Inception (Chollet 2017, Fig. 4; document 001 §2.1.5): one 1x1 conv
+    ``in -> out``, then a separate ``k x k`` conv on **each** output channel (a depthwise conv,
+    ``groups = out``). Equal to ``out`` Inception towers of width 1 -- see :func:`extreme_inception_towers`.
+    (The Xception network itself orders them depthwise-then-pointwise, as a separable conv.)"""
+
+    def __init__(self, in_ch: int, out_ch: int, k: int = 3):
+        super().__init__()
+        _pos("in_ch", in_ch)
+        _pos("out_ch", out_ch)
+        _pos("k", k)
+        self.pointwise = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+        self.depthwise = nn.Conv2d(out_ch, out_ch, k, 1, k // 2, groups=out_ch, bias=False)
+
+    def forward(self, x):
+        return self.depthwise(self.pointwise(x))
+
+
+def extreme_inception_towers(block: ExtremeInception, x: torch.Tensor) -> torch.Tensor:
+    """The same computation as ``block(x)`` written as ``out`` Inception towers, each ``1x1 (in -> 1) ->
+    k x k (1 -> 1)``, concatenated -- a loop over towers, using ``block``'s weights."""
+    if not isinstance(block, ExtremeInception):
+        raise TypeError(f"block={type(block).__name__} must be an ExtremeInception")
+    pw, dw = block.pointwise.weight, block.depthwise.weight
+    towers = []
+    for i in range(pw.shape[0]):
+        t = nn.functional.conv2d(x, pw[i:i + 1])
+        towers.append(nn.functional.conv2d(t, dw[i:i + 1], padding=block.depthwise.padding))
+    return torch.cat(towers, 1)
+
+
+class ResNeXtBranches(nn.Module):
+    """ResNeXt block as ``C`` parallel branches (Xie et al. 2017, Fig. 3a; document 001 §2.1.6):
+    ``y = ReLU(x + BN(Σ_i T_i(x)))`` with ``T_i = 1x1 (in -> d) -> BN -> ReLU -> 3x3 (d -> d) -> BN -> ReLU
+    -> 1x1 (d -> out)``. ``cardinality = C``, ``width = d`` (the bottleneck width of one branch)."""
+
+    def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
+        super().__init__()
+        for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("cardinality", cardinality), ("width", width)):
+            _pos(name, v)
+        if in_ch != out_ch:
+            raise ValueError(f"the identity shortcut needs in_ch={in_ch} == out_ch={out_ch}")
+        d = width
+        self.branches = nn.ModuleList(nn.Sequential(
+            nn.Conv2d(in_ch, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(),
+            nn.Conv2d(d, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(),
+            nn.Conv2d(d, out_ch, 1, bias=False)) for _ in range(cardinality))
+        self.bn3 = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn3(sum(b(x) for b in self.branches)))
+
+
+class ResNeXtGrouped(nn.Module):
+    """The same block as one grouped conv (Fig. 3c): ``1x1 (in -> C·d) -> 3x3 group conv (groups=C)
+    -> 1x1 (C·d -> out)``. Layer names follow ``torchvision.models.resnet.Bottleneck`` (``conv1, bn1, conv2,
+    bn2, conv3, bn3``), so a torchvision ResNeXt bottleneck's ``state_dict`` loads unchanged."""
+
+    def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
+        super().__init__()
+        for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("cardinality", cardinality), ("width", width)):
+            _pos(name, v)
+        if in_ch != out_ch:
+            raise ValueError(f"the identity shortcut needs in_ch={in_ch} == out_ch={out_ch}")
+        w = cardinality * width
+        self.conv1, self.bn1 = nn.Conv2d(in_ch, w, 1, bias=False), nn.BatchNorm2d(w)
+        self.conv2, self.bn2 = nn.Conv2d(w, w, 3, 1, 1, groups=cardinality, bias=False), nn.BatchNorm2d(w)
+        self.conv3, self.bn3 = nn.Conv2d(w, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        return self.relu(self.bn3(self.conv3(y)) + x)
+
+
+def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, sl: slice) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).data[sl] = getattr(src, name).data
+    dst.eps = src.eps
+
+
+@torch.no_grad()
+def grouped_from_branches(branches: ResNeXtBranches) -> ResNeXtGrouped:
+    """Copy the weights of ``C`` branches into one :class:`ResNeXtGrouped`: branch ``i``'s first 1x1 gives
+    output rows ``i·d:(i+1)·d``, its 3x3 becomes group ``i``, its last 1x1 input columns ``i·d:(i+1)·d``
+    (summing branch outputs = one 1x1 over their concatenation). In eval mode the two are equal."""
+    if not isinstance(branches, ResNeXtBranches):
+        raise TypeError(f"branches={type(branches).__name__} must be a ResNeXtBranches")
+    first = branches.branches[0]
+    d, in_ch, out_ch, C = first[0].out_channels, first[0].in_channels, first[6].out_channels, len(branches.branches)
+    g = ResNeXtGrouped(in_ch, out_ch, C, d)
+    for i, b in enumerate(branches.branches):
+        sl = slice(i * d, (i + 1) * d)
+        g.conv1.weight[sl] = b[0].weight
+        _copy_bn(g.bn1, b[1], sl)
+        g.conv2.weight[sl] = b[3].weight
+        _copy_bn(g.bn2, b[4], sl)
+        g.conv3.weight[:, sl] = b[6].weight
+    g.bn3.load_state_dict(branches.bn3.state_dict())
+    return g.train(branches.training)
+
+
+class IGCBlock(nn.Module):
+    """Interleaved group convolution (IGC v1; document 001 §2.1.3), width ``C = L·M``:
+
+    1. primary ``k x k`` group conv with ``L`` groups of ``M`` channels;
+    2. permutation ``channel_shuffle(·, L)``: secondary group ``j`` takes channel ``j`` of every primary group;
+    3. secondary 1x1 group conv with ``M`` groups of ``L`` channels;
+    4. the inverse permutation ``channel_shuffle(·, M)`` restores the order.
+
+    Weights: ``k²·L·M² + L²·M``, vs ``k²·L²·M²`` for a dense ``k x k`` conv of the same width. ``M = 1`` gives
+    a depthwise + pointwise (Xception-like) block; ``L = 1`` a dense conv followed by a per-channel scale.
+    """
+
+    def __init__(self, L: int, M: int, k: int = 3):
+        super().__init__()
+        _pos("L", L)
+        _pos("M", M)
+        _pos("k", k)
+        self.L, self.M = L, M
+        C = L * M
+        self.primary = nn.Conv2d(C, C, k, 1, k // 2, groups=L, bias=False)
+        self.secondary = nn.Conv2d(C, C, 1, groups=M, bias=False)
+
+    def forward(self, x):
+        y = channel_shuffle(self.primary(x), self.L)
+        return channel_shuffle(self.secondary(y), self.M)

@@ -93,7 +93,7 @@ class ShuffleV1Unit(nn.Module):
             raise ValueError(f"stride=2 concatenates the input: out_ch={out_ch} must exceed in_ch={in_ch}")
         mid = out_ch // 4
         g1 = groups if group_first else 1
-        checks = [("mid_ch = out_ch // 4", mid), ("the branch's out_ch", branch_out)]
+        checks = [("mid_ch (out_ch // 4)", mid), ("the branch's out_ch", branch_out)]
         if group_first:
             checks.insert(0, ("in_ch", in_ch))
         for name, c in checks:
