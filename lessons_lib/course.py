@@ -90,6 +90,16 @@ def course_map() -> str:
     return "\n".join(lines)
 
 
+def readme_table() -> str:
+    """The README's notebook table (notebooks on disk only); paste it into README.md."""
+    have = {p.name for p in available()}
+    lines = ["| notebook | topic | source documents |", "| --- | --- | --- |"]
+    for l in LESSONS:
+        if l.filename in have:
+            lines.append(f"| [notebooks/{l.filename}](notebooks/{l.filename}) | {l.title}: {l.topics} | {', '.join(l.documents)} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------- headless runs
 class NotebookRunError(RuntimeError):
     pass

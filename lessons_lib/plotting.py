@@ -199,3 +199,41 @@ def point_panels(panels: Mapping[str, object], *, color=None, ncols: int | None 
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def xy_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, ax: Axes | None = None,
+              title: str = "", xlabel: str = "", ylabel: str = "", logx: bool = False, logy: bool = False,
+              marker: str = "") -> Axes:
+    """Several named series ``{name: (x, y)}`` that need not share their x values (e.g. spectra of
+    layers of different widths)."""
+    ax = _ax(ax)
+    for name, (x, y) in series.items():
+        ax.plot(list(x), list(y), marker=marker or None, ms=3, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(series) > 1:
+        ax.legend()
+    return ax
+
+
+def histogram(values, *, bins: int = 100, ax: Axes | None = None, title: str = "", xlabel: str = "",
+              logy: bool = False, vlines: Mapping[str, float] | None = None, label: str | None = None) -> Axes:
+    """Histogram of ``values`` (tensor / array, flattened) with optional labelled vertical lines
+    ``{name: x}`` (thresholds, clipping points)."""
+    import numpy as np
+    import torch
+
+    v = values.detach().cpu().flatten().numpy() if isinstance(values, torch.Tensor) else np.asarray(values).ravel()
+    ax = _ax(ax)
+    ax.hist(v, bins=bins, color=PALETTE[0], alpha=0.8, label=label)
+    if logy:
+        ax.set_yscale("log")
+    for i, (name, x) in enumerate((vlines or {}).items()):
+        ax.axvline(float(x), color=PALETTE[(i + 1) % len(PALETTE)], ls="--", lw=1.2, label=f"{name} = {float(x):.3g}")
+    if vlines or label:
+        ax.legend()
+    ax.set(title=title, xlabel=xlabel, ylabel="count")
+    return ax
