@@ -159,3 +159,22 @@ def numeric_checker(expected: Callable[[], float], *, rtol: float = 0.01, unit: 
         return ok, (f"{float(answer):.6g} {unit}".strip() + ("" if ok else f" is off by more than {rtol:.0%}."))
 
     return check
+
+
+def integer_checker(expected: Callable[[], int], unit: str = ""):
+    """A checker for an exact whole number (a float with an integral value is accepted)."""
+    unit_s = f" {unit}" if unit else ""
+
+    def check(answer: Any) -> tuple[bool, str]:
+        if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+            answer = answer.item()
+        if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+            return False, f"expected a whole number{unit_s}, got {type(answer).__name__}."
+        if not math.isfinite(float(answer)) or float(answer) != int(float(answer)):
+            return False, f"{answer} is not a whole number{unit_s}."
+        want = int(expected())
+        if int(answer) == want:
+            return True, f"{int(answer):,}{unit_s}."
+        return False, f"{int(answer):,}{unit_s} is {'too high' if answer > want else 'too low'}."
+
+    return check

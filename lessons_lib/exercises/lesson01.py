@@ -1,28 +1,8 @@
 """Exercises of lesson 01 (grouped, depthwise and separable convolution maths)."""
 from __future__ import annotations
 
-import numbers
-from typing import Any, Callable
-
-from ..checks import exercise, numeric_checker
+from ..checks import exercise, integer_checker, numeric_checker
 from ..conv import conv2d_params, receptive_field, separable_ratio
-
-
-def _int_checker(expected: Callable[[], int], unit: str) -> Callable[[Any], tuple[bool, str]]:
-    """Exact integer answer (a float with an integral value is accepted)."""
-
-    def check(answer: Any) -> tuple[bool, str]:
-        if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-            return False, f"expected a whole number of {unit}, got {type(answer).__name__}."
-        if float(answer) != int(float(answer)):
-            return False, f"{answer} is not a whole number of {unit}."
-        want = expected()
-        if int(answer) == want:
-            return True, f"{int(answer):,} {unit}."
-        off = "too many" if answer > want else "too few"
-        return False, f"{int(answer):,} {unit} is {off}."
-
-    return check
 
 
 def _grouped_params() -> int:
@@ -34,7 +14,7 @@ grouped_params = exercise(
     prompt="How many weights has nn.Conv2d(96, 192, kernel_size=3, groups=4, bias=False)?",
     solution=_grouped_params,
     hint="each of the 192 filters sees 96 / 4 channels through a 3x3 window: h1*w1*(c1/g)*c2.",
-)(_int_checker(_grouped_params, "weights"))
+)(integer_checker(_grouped_params, "weights"))
 
 
 def _ratio() -> float:
@@ -60,4 +40,4 @@ dilated_rf = exercise(
            "the receptive field of one output pixel?",
     solution=_rf,
     hint="each layer adds d*(k-1) pixels to the width, starting from 1.",
-)(_int_checker(_rf, "pixels"))
+)(integer_checker(_rf, "pixels"))

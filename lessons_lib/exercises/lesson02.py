@@ -1,9 +1,8 @@
 """Exercises of lesson 02 (MobileNet v1 -> v2 -> v3)."""
 from __future__ import annotations
 
-import numbers
 
-from ..checks import exercise
+from ..checks import exercise, integer_checker
 
 
 def _ir_params() -> int:
@@ -12,15 +11,6 @@ def _ir_params() -> int:
     return (cin * e + 2 * e) + (k * k * e + 2 * e) + (e * cout + 2 * cout)
 
 
-def _exact_int(expected):
-    def check(answer):
-        if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-            return False, f"expected a whole number, got {type(answer).__name__}."
-        want = expected()
-        if float(answer) == want:
-            return True, f"{int(answer)}"
-        return False, f"{answer} is not it ({'too high' if answer > want else 'too low'})."
-    return check
 
 
 ir_params = exercise(
@@ -30,7 +20,7 @@ ir_params = exercise(
     solution=_ir_params,
     hint="E = 24*6 = 144 expanded channels; 1x1 expand C_in*E, 3x3 depthwise 9*E, 1x1 project E*C_out, "
          "and each conv is followed by a BN with 2 parameters per channel.",
-)(_exact_int(_ir_params))
+)(integer_checker(_ir_params))
 
 
 def _tail_saved() -> int:
@@ -43,4 +33,4 @@ tail_saved = exercise(
     prompt="MobileNet v3 moves the 960 -> 1280 1x1 layer after the 7x7 global pooling. How many MACs does that save?",
     solution=_tail_saved,
     hint="MACs of a 1x1 conv = H * W * C_in * C_out; compute it at 7x7 and at 1x1 and subtract.",
-)(_exact_int(_tail_saved))
+)(integer_checker(_tail_saved))

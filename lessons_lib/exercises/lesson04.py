@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..checks import exercise
-from .lesson02 import _exact_int
+from ..checks import integer_checker
 
 
 def _se_params() -> int:
@@ -16,7 +16,7 @@ se_params = exercise(
     prompt="How many parameters has an SE block on C = 64 channels with reduction r = 4 (both FC layers with biases)?",
     solution=_se_params,
     hint="squeeze to s = C/r = 16: fc1 has C*s weights and s biases, fc2 has s*C weights and C biases.",
-)(_exact_int(_se_params))
+)(integer_checker(_se_params))
 
 
 def _overhead_pct() -> float:

@@ -1,24 +1,14 @@
 """Exercises of lesson 05 (ShuffleNet v1/v2 and the four speed guidelines)."""
 from __future__ import annotations
 
-import numbers
 
 import torch
 
 from ..blocks.shuffle import channel_shuffle
-from ..checks import exercise, numeric_checker
+from ..checks import exercise, integer_checker, numeric_checker
 from ..guidelines import mac_1x1
 
 
-def _exact_int(expected):
-    def check(answer):
-        if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
-            return False, f"expected a whole number, got {type(answer).__name__}."
-        want = expected()
-        if float(answer) == want:
-            return True, f"{int(answer)}"
-        return False, f"{answer} is not it ({'too high' if answer > want else 'too low'})."
-    return check
 
 
 def _shuffle_source() -> int:
@@ -32,7 +22,7 @@ shuffle_source = exercise(
     prompt="channel_shuffle(x, groups=3) on 12 channels: which input channel (0-based) ends up at output position 5?",
     solution=_shuffle_source,
     hint="out[o] = in[(o mod g)·(C/g) + floor(o/g)] with C = 12, g = 3.",
-)(_exact_int(_shuffle_source))
+)(integer_checker(_shuffle_source))
 
 
 def _group_mac() -> int:
