@@ -127,3 +127,71 @@ def rkd_angle_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torc
     with torch.no_grad():
         t = _angles(teacher_emb)
     return F.smooth_l1_loss(_angles(student_emb), t)
+
+
+# ------------------------------------------------------------------------- training objectives
+@torch.no_grad()
+def teacher_outputs(teacher: nn.Module, X: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits Tensor[N, C], embeddings Tensor[N, D])`` of a frozen teacher (eval mode) with an
+    ``embed`` method, computed once so that training the student never runs the teacher again."""
+    if not hasattr(teacher, "embed") or not isinstance(getattr(teacher, "classifier", None), nn.Module):
+        raise TypeError(f"teacher={type(teacher).__name__} needs .embed(x) and a .classifier")
+    teacher.eval()
+    embs = torch.cat([teacher.embed(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    return teacher.classifier(embs), embs
+
+
+def indexed_objective(labels: torch.Tensor, *, labelled: torch.Tensor | None = None,
+                      teacher_logits: torch.Tensor | None = None, teacher_emb: torch.Tensor | None = None,
+                      T: float = 4.0, alpha: float = 0.0, hint: float = 0.0, rkd_d: float = 0.0,
+                      rkd_a: float = 0.0, adapter: nn.Module | None = None):
+    """A ``loss_fn(model, x, i)`` for :func:`lessons_lib.train.fit` on a dataset ``(X, arange(N))``.
+
+    The batch's row indices ``i`` look up precomputed tables (``labels``, and the teacher's outputs), so
+    the teacher never runs during training. The loss is
+    ``(1 - alpha) * CE(z[labelled], labels) + alpha * kd_loss(z, teacher_logits, T)
+    + hint * fitnet_loss(emb, teacher_emb, adapter) + rkd_d * rkd_distance + rkd_a * rkd_angle``,
+    where ``emb = model.embed(x)``, ``z = model.classifier(emb)`` and CE is averaged over the batch rows
+    whose ``labelled`` flag is set (all rows when ``labelled`` is None). ``adapter`` must be a submodule
+    of the student (e.g. ``student.hint = HintAdapter(...)``) so that the optimiser trains it.
+    """
+    n = labels.shape[0]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha!r} must be a number in [0, 1]")
+    for name, w in (("hint", hint), ("rkd_d", rkd_d), ("rkd_a", rkd_a)):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise ValueError(f"{name}={w!r} must be a number >= 0")
+    if alpha > 0:
+        _check_T(T)
+        if teacher_logits is None or teacher_logits.shape[0] != n:
+            raise ValueError("alpha > 0 needs teacher_logits with one row per label")
+    if (hint > 0 or rkd_d > 0 or rkd_a > 0) and (teacher_emb is None or teacher_emb.shape[0] != n):
+        raise ValueError("hint / rkd_d / rkd_a > 0 need teacher_emb with one row per label")
+    if hint > 0 and adapter is None:
+        raise ValueError("hint > 0 needs an adapter (a HintAdapter registered on the student)")
+    if labelled is None:
+        labelled = torch.ones(n, dtype=torch.bool)
+    if labelled.shape != (n,) or labelled.dtype != torch.bool:
+        raise ValueError(f"labelled must be a bool Tensor[{n}]; got {labelled.dtype} {tuple(labelled.shape)}")
+
+    def loss_fn(model: nn.Module, x: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
+        if hint > 0 and not any(p is q for p in adapter.parameters() for q in model.parameters()):
+            raise ValueError("the adapter is not a submodule of the student: set student.hint = adapter")
+        i = i.cpu()
+        emb = model.embed(x)
+        z = model.classifier(emb)
+        lab = labelled[i]
+        loss = z.new_zeros(())
+        if alpha < 1 and lab.any():
+            loss = loss + (1 - alpha) * F.cross_entropy(z[lab.to(z.device)], labels[i][lab].to(z.device))
+        if alpha > 0:
+            loss = loss + alpha * kd_loss(z, teacher_logits[i].to(z.device), T)
+        if hint > 0:
+            loss = loss + hint * fitnet_loss(emb, teacher_emb[i].to(z.device), adapter)
+        if rkd_d > 0:
+            loss = loss + rkd_d * rkd_distance_loss(emb, teacher_emb[i].to(z.device))
+        if rkd_a > 0:
+            loss = loss + rkd_a * rkd_angle_loss(emb, teacher_emb[i].to(z.device))
+        return loss
+
+    return loss_fn

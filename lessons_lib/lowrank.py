@@ -109,3 +109,40 @@ def factorize_conv(conv: nn.Conv2d, rank: int, mode: str = "channel") -> nn.Sequ
         with torch.no_grad():
             second.bias.copy_(conv.bias)
     return nn.Sequential(first, second)
+
+
+def factorize_convs(model: nn.Module, fraction: float, mode: str = "channel",
+                    skip: tuple[str, ...] = ()) -> tuple[nn.Module, dict[str, int]]:
+    """A copy of ``model`` whose ``groups=1`` convolutions are each replaced by :func:`factorize_conv`
+    at the rank keeping ``fraction`` of that layer's spectral energy.
+
+    A layer is left alone when it is named in ``skip`` or when the factorised pair would not have fewer
+    weights than the original (then factorising saves nothing). Returns ``(copy, {layer name: rank})``
+    listing the layers that were replaced.
+    """
+    import copy
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={type(model).__name__} must be an nn.Module")
+    if mode not in ("channel", "spatial"):
+        raise ValueError(f"mode={mode!r} must be 'channel' or 'spatial'")
+    out = copy.deepcopy(model)
+    ranks: dict[str, int] = {}
+    for name, conv in list(out.named_modules()):
+        if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or name in skip:
+            continue
+        o, i, kh, kw = conv.weight.shape
+        if mode == "channel":
+            r = rank_for_energy(singular_values(conv.weight), fraction)
+            new_params = r * (i * kh * kw + o)
+        else:
+            M = conv.weight.detach().permute(1, 2, 0, 3).reshape(i * kh, o * kw)
+            r = rank_for_energy(torch.linalg.svdvals(M.double()), fraction)
+            new_params = r * (i * kh + o * kw)
+        if new_params >= conv.weight.numel():
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = out.get_submodule(parent_name) if parent_name else out
+        setattr(parent, child, factorize_conv(conv, r, mode))
+        ranks[name] = r
+    return out, ranks

@@ -233,3 +233,46 @@ def channel_masked(model: nn.Module, keep: list[torch.Tensor]) -> nn.Module:
         m[idx] = 1
         block.register_forward_hook(lambda mod, args, out, m=m: out * m.view(1, -1, 1, 1).to(out))
     return masked
+
+
+def channel_counts(model: nn.Module) -> list[int]:
+    """Output channels of each conv of the conv_bn_relu chain (the architecture after channel pruning)."""
+    return [c.out_channels for c, _ in conv_bn_pairs(model)]
+
+
+def keep_indices_for_counts(model: nn.Module, counts: list[int], criterion: str = "l1") -> list[torch.Tensor]:
+    """Keep exactly ``counts[i]`` channels of the i-th conv, the highest-scoring by ``criterion``.
+
+    Used to compare two criteria on the *same* pruned architecture (equal parameters and MACs).
+    """
+    scores = channel_scores(model, criterion)
+    if len(counts) != len(scores):
+        raise ValueError(f"counts has {len(counts)} entries, the model has {len(scores)} convs")
+    for i, (c, s) in enumerate(zip(counts, scores)):
+        if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= len(s):
+            raise ValueError(f"counts[{i}]={c!r} must be an int in 1..{len(s)}")
+    return [s.argsort(descending=True, stable=True)[:c].sort().values for c, s in zip(counts, scores)]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, X: torch.Tensor, batch_size: int = 128) -> nn.Module:
+    """Re-estimate every BatchNorm's running mean and variance on the images ``X`` (no weight changes).
+
+    Pruning shifts each conv's output statistics, so the running statistics stored at training time no
+    longer match; one forward pass in train mode with ``momentum=None`` (a plain average over the batches)
+    replaces them. Returns ``model`` in eval mode.
+    """
+    if not isinstance(X, torch.Tensor) or X.ndim != 4 or len(X) < 2:
+        raise ValueError(f"X must be a Tensor[N, C, H, W] with N >= 2; got {getattr(X, 'shape', type(X).__name__)}")
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    dev = next(model.parameters()).device
+    for i in range(0, len(X), batch_size):
+        model(X[i:i + batch_size].to(dev))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    return model.eval()

@@ -114,3 +114,62 @@ def test_rkd_is_invariant_to_scale_rotation_and_translation_of_the_student():
     (distill.rkd_distance_loss(s_req + torch.randn_like(s), t_req)
      + distill.rkd_angle_loss(s_req, t_req + 0.1)).backward()
     assert t_req.grad is None and s_req.grad is not None and math.isfinite(s_req.grad.sum().item())
+
+
+def _tiny():
+    from lessons_lib import models
+    torch.manual_seed(2)
+    return models.StudentCNN(width=4).eval()
+
+
+def test_teacher_outputs_match_forward_and_embed():
+    t = _tiny()
+    x = torch.randn(10, 3, 16, 16)
+    logits, emb = distill.teacher_outputs(t, x, batch_size=3)
+    torch.testing.assert_close(logits, t(x))
+    torch.testing.assert_close(emb, t.embed(x))
+    with pytest.raises(TypeError, match="needs .embed"):
+        distill.teacher_outputs(torch.nn.Linear(3, 3), x)
+
+
+def test_indexed_objective_equals_the_sum_of_its_terms():
+    s = _tiny()
+    s.hint = distill.HintAdapter(16, 6, spatial=False)
+    n = 12
+    x = torch.randn(n, 3, 16, 16)
+    labels = torch.randint(0, 10, (n,))
+    tl, te = torch.randn(n, 10) * 3, torch.randn(n, 6)
+    labelled = torch.arange(n) % 3 == 0
+    i = torch.tensor([0, 1, 3, 5, 6, 9])
+    lf = distill.indexed_objective(labels, labelled=labelled, teacher_logits=tl, teacher_emb=te, T=3.0,
+                                   alpha=0.4, hint=0.5, rkd_d=2.0, rkd_a=1.5, adapter=s.hint)
+    emb = s.embed(x[i])
+    z = s.classifier(emb)
+    lab = labelled[i]
+    want = (0.6 * F.cross_entropy(z[lab], labels[i][lab]) + 0.4 * distill.kd_loss(z, tl[i], 3.0)
+            + 0.5 * distill.fitnet_loss(emb, te[i], s.hint) + 2.0 * distill.rkd_distance_loss(emb, te[i])
+            + 1.5 * distill.rkd_angle_loss(emb, te[i]))
+    torch.testing.assert_close(lf(s, x[i], i), want)
+    # plain cross-entropy when no teacher term is asked for
+    torch.testing.assert_close(distill.indexed_objective(labels)(s, x[i], i), F.cross_entropy(s(x[i]), labels[i]))
+
+
+@pytest.mark.parametrize("kw,word", [
+    (dict(alpha=0.5), "teacher_logits"),
+    (dict(alpha=2.0, teacher_logits=torch.randn(4, 3)), "alpha=2.0"),
+    (dict(hint=1.0, teacher_emb=torch.randn(4, 5)), "adapter"),
+    (dict(rkd_d=-1.0), "rkd_d=-1.0"),
+    (dict(rkd_a=1.0), "teacher_emb"),
+    (dict(labelled=torch.ones(3, dtype=torch.bool)), "labelled must be"),
+])
+def test_indexed_objective_bad_input(kw, word):
+    with pytest.raises(ValueError, match=word):
+        distill.indexed_objective(torch.zeros(4, dtype=torch.long), **kw)
+
+
+def test_indexed_objective_rejects_an_adapter_outside_the_student():
+    s = _tiny()
+    a = distill.HintAdapter(16, 6, spatial=False)
+    lf = distill.indexed_objective(torch.zeros(4, dtype=torch.long), teacher_emb=torch.randn(4, 6), hint=1.0, adapter=a)
+    with pytest.raises(ValueError, match="not a submodule"):
+        lf(s, torch.randn(4, 3, 8, 8), torch.arange(4))

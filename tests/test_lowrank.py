@@ -81,3 +81,47 @@ def test_rank_for_energy():
 def test_bad_input(call, word):
     with pytest.raises((ValueError, TypeError), match=word.replace("(", r"\(")):
         call()
+
+
+def _random_bn(m):
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+    return m.eval()
+
+
+def test_factorize_convs_equals_model_with_low_rank_weights():
+    from lessons_lib import models
+    torch.manual_seed(3)
+    m = _random_bn(models.TeacherCNN(width=8))
+    x = torch.randn(2, 3, 16, 16)
+    fm, ranks = lowrank.factorize_convs(m, 0.6, skip=("features.0.0",))
+    assert "features.0.0" not in ranks and ranks  # skipped layer kept, others replaced
+    ref = _random_bn(models.TeacherCNN(width=8))
+    ref.load_state_dict(m.state_dict())
+    for name, r in ranks.items():
+        conv = ref.get_submodule(name)
+        assert r == lowrank.rank_for_energy(lowrank.singular_values(conv.weight), 0.6)
+        A, B = lowrank.low_rank(conv.weight.reshape(conv.out_channels, -1), r)
+        with torch.no_grad():
+            conv.weight.copy_((A @ B).reshape_as(conv.weight))
+        # each replacement is smaller than the layer it replaces
+        assert sum(p.numel() for p in fm.get_submodule(name).parameters()) < conv.weight.numel()
+    torch.testing.assert_close(fm.eval()(x), ref(x), rtol=1e-4, atol=1e-4)
+    # the original is untouched; at fraction 1 nothing is worth factorising
+    assert isinstance(m.features[0][0], nn.Conv2d)
+    assert lowrank.factorize_convs(m, 1.0)[1] == {}
+
+
+def test_factorize_convs_spatial_and_bad_input():
+    from lessons_lib import models
+    m = _random_bn(models.TeacherCNN(width=8))
+    fm, ranks = lowrank.factorize_convs(m, 0.7, mode="spatial")
+    assert ranks and all(fm.get_submodule(n)[0].kernel_size == (3, 1) for n in ranks)
+    with pytest.raises(ValueError, match="mode='cp'"):
+        lowrank.factorize_convs(m, 0.7, mode="cp")
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        lowrank.factorize_convs(m, 1.5)
+    with pytest.raises(TypeError, match="model=int"):
+        lowrank.factorize_convs(3, 0.5)

@@ -110,3 +110,37 @@ def test_sensitivity_scan_shapes():
 def test_bad_input(call, word):
     with pytest.raises((ValueError, TypeError), match=word.replace("(", r"\(").replace(".", r"\.")):
         call()
+
+
+def test_keep_indices_for_counts_gives_the_same_architecture_for_any_criterion():
+    m = _teacher()
+    counts = [3, 8, 5, 16, 9, 30]
+    for crit in ("l1", "bn"):
+        keep = prune.keep_indices_for_counts(m, counts, crit)
+        assert [len(k) for k in keep] == counts
+        scores = prune.channel_scores(m, crit)
+        for k, s in zip(keep, scores):  # the kept channels are the top-scoring ones
+            rest = sorted(set(range(len(s))) - set(k.tolist()))
+            assert not rest or s[rest].max() <= s[k].min()
+        assert prune.channel_counts(prune.prune_channels(m, keep)) == counts
+    with pytest.raises(ValueError, match=r"counts\[1\]=0"):
+        prune.keep_indices_for_counts(m, [3, 0, 5, 16, 9, 30])
+    with pytest.raises(ValueError, match="counts has 2 entries"):
+        prune.keep_indices_for_counts(m, [3, 4])
+
+
+def test_recalibrate_bn_sets_running_stats_to_the_batch_statistics():
+    torch.manual_seed(4)
+    m = nn.Sequential(nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5), nn.ReLU(), nn.Conv2d(5, 4, 1), nn.BatchNorm2d(4))
+    X = torch.randn(40, 3, 8, 8) * 2 + 1
+    prune.recalibrate_bn(m, X, batch_size=16)        # three batches: 16, 16, 8 -> cumulative average
+    assert not m.training and m[1].momentum == 0.1
+    h = m[0](X).detach()
+    # momentum=None averages the per-batch statistics with equal weight
+    chunks = [h[i:i + 16] for i in range(0, 40, 16)]
+    mean = torch.stack([c.mean((0, 2, 3)) for c in chunks]).mean(0)
+    var = torch.stack([c.var((0, 2, 3), unbiased=True) for c in chunks]).mean(0)
+    torch.testing.assert_close(m[1].running_mean, mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(m[1].running_var, var, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="X must be"):
+        prune.recalibrate_bn(m, torch.randn(3, 8, 8))

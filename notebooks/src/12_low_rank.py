@@ -1,0 +1,336 @@
+# %% [markdown]
+# # 12 · Low-rank factorisation with the SVD
+#
+# **After this lesson you can** read a trained layer's singular-value spectrum, replace a convolution
+# by two thinner ones at a chosen rank, predict the weight error before you do it, and measure what the
+# factorisation buys (parameters, MACs, milliseconds) and costs (accuracy, recovered by a short fine-tune).
+#
+# **Goals**
+# 1. Eckart–Young: the best rank-$r$ approximation and its error from the discarded singular values.
+# 2. The spectra of the trained teacher's layers: how much energy the top ranks hold.
+# 3. Rank vs reconstruction error vs parameters vs measured latency of one layer, side by side.
+# 4. Factorise every conv at an energy fraction: accuracy before and after a short fine-tune.
+#
+# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 10 s).
+
+# %% tags=["parameters"]
+FAST = False          # fewer test images, timing repeats and fine-tuning images
+SEED = 0              # every random draw in the lesson follows this seed
+DEVICE = "auto"       # "auto" -> CUDA when present, else CPU
+N_TEST = 600          # test images for accuracies
+N_FINETUNE = 1024     # training images for the short fine-tune
+FT_EPOCHS = 1         # fine-tuning epochs
+ENERGY = 0.9          # fraction of each layer's spectral energy to keep
+LAYER = "features.7.0"  # the conv studied in sections 3 and 5 (128 -> 128 channels, 3x3, 8x8 map)
+BATCH = 64            # batch size of the latency measurements
+
+# %%
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from lessons_lib import checkpoints, data, lowrank, machine, profile, show_source, seed_everything, train
+from lessons_lib.checks import compare
+from lessons_lib.exercises import lesson12 as ex
+from lessons_lib.plotting import lines, use_house_style, xy_series
+from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+
+seed_everything(SEED)
+use_house_style()
+dev = machine.resolve_device(DEVICE)
+if FAST:
+    N_TEST, N_FINETUNE = 400, 512
+REPEATS = 5 if FAST else 15
+splits = data.shapes_splits(n_train=N_FINETUNE, n_val=1, n_test=N_TEST)
+teacher = checkpoints.pretrained("shapes_teacher")
+print("measurements below come from:", machine.describe(dev))
+
+# %% [markdown]
+# ## 1 · The claim and the formula
+#
+# **Claim.** Document 000 lists low-rank approximation among the ways to compress a CNN: write a weight
+# matrix as a product of smaller matrices; when the rank is small, storage and computation drop a lot.
+# It names the SVD as the tool.
+#
+# **Formula.** Reshape a conv weight to $W \in \mathbb{R}^{m \times n}$ ($m$ = out channels, $n$ = in
+# channels × $k_h$ × $k_w$) and take its SVD $W = U S V^\top$ with singular values $s_1 \ge s_2 \ge \dots$.
+# Keeping the $r$ largest gives $W_r = U_r S_r V_r^\top$, the best rank-$r$ approximation (Eckart–Young), with
+# $$\lVert W - W_r \rVert_F = \sqrt{\textstyle\sum_{i>r} s_i^2}.$$
+# As two layers, `A = U_r √S_r` ($m \times r$) and `B = √S_r V_rᵀ` ($r \times n$): the first conv maps the
+# input to $r$ channels with the full $k_h \times k_w$ kernel, the second is a 1×1 conv back to $m$ channels.
+# Weights and MACs per output position drop from $m n$ to $r (m + n)$, a saving only while $r < mn/(m+n)$.
+
+# %%
+show_source(lowrank.low_rank)
+show_source(lowrank.factorize_conv)
+
+# %% [markdown]
+# ## 2 · The spectra of the trained teacher
+#
+# How fast do the singular values of a *trained* layer fall? The figure shows each conv's cumulative
+# energy $\sum_{i \le r} s_i^2 / \sum_i s_i^2$ against the rank as a fraction of the full rank.
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (figure)
+convs = {n: m for n, m in teacher.named_modules() if isinstance(m, torch.nn.Conv2d)}
+spectra = {n: lowrank.singular_values(m.weight) for n, m in convs.items()}
+curves = {}
+for n, s in spectra.items():
+    e = s.double().pow(2).cumsum(0) / s.double().pow(2).sum()
+    curves[n] = ([(i + 1) / len(s) for i in range(len(s))], e.tolist())
+ax = xy_series(curves, xlabel="rank / full rank", ylabel="energy kept",
+               title="Cumulative spectral energy of the teacher's convs")
+ax.axhline(ENERGY, ls="--", color="grey", lw=1);
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'layer':<14}{'W (m x n)':>12}{'full rank':>10}{'r@50%':>7}{'r@90%':>7}{'r@99%':>7}")
+for n, s in spectra.items():
+    m_, n_ = convs[n].weight.shape[0], convs[n].weight[0].numel()
+    r = [lowrank.rank_for_energy(s, f) for f in (0.5, 0.9, 0.99)]
+    print(f"{n:<14}{f'{m_} x {n_}':>12}{len(s):>10}{r[0]:>7}{r[1]:>7}{r[2]:>7}")
+
+# %% [markdown]
+# Read it: the spectra are far from flat, but not steep either. Half the energy sits in roughly the top
+# tenth of the ranks of the wide layers, yet 90 % needs about half of them. A trained conv is *not* very
+# low-rank, which is why factorisation alone costs accuracy and is usually followed by fine-tuning.
+
+# %% [markdown]
+# ## 3 · One layer: rank vs error vs parameters vs time
+#
+# Take `LAYER` (128 → 128 channels, 3×3, on an 8×8 map). For several ranks: the measured
+# $\lVert W - AB\rVert_F$ against the prediction from the discarded singular values, the weights of the two
+# new convs, and their MACs.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+conv = teacher.get_submodule(LAYER)
+W = conv.weight.detach()
+m_, n_ = W.shape[0], W[0].numel()
+s = spectra[LAYER]
+RANKS = [4, 8, 16, 32, 64, 96, 115, 128]
+out_hw = 8 * 8
+rows = {}
+for r in RANKS:
+    A, B = lowrank.low_rank(W.reshape(m_, n_), r)
+    measured = float(torch.linalg.matrix_norm((W.reshape(m_, n_) - A @ B).double()))
+    predicted = lowrank.predicted_error(W, r)
+    params = sum(p.numel() for p in lowrank.factorize_conv(conv, r).parameters())
+    rows[r] = dict(err=measured / float(W.norm()), params=params, macs=params * out_hw, ok=abs(measured - predicted) <= 1e-3 * float(W.norm()))
+    print(f"rank {r:>3}: relative error {rows[r]['err']:.3f}, predicted = measured: {rows[r]['ok']}, "
+          f"weights {params:>7,} ({params / W.numel():.2f} of {W.numel():,}), MACs {rows[r]['macs'] / 1e6:.2f} M")
+print(f"break-even rank m*n/(m+n) = {m_ * n_ / (m_ + n_):.1f}: above it the pair has more weights than the original")
+
+# %% [markdown]
+# **Check against torch.** The factorised pair must compute exactly the convolution with $W_r$, which we
+# build with `torch.linalg.svd` and run with `F.conv2d`; at full rank it must equal the original layer.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x = torch.randn(4, 128, 8, 8)
+U, S, Vh = torch.linalg.svd(W.reshape(m_, n_).double(), full_matrices=False)
+W16 = (U[:, :16] * S[:16] @ Vh[:16]).float().reshape_as(W)
+compare("rank-16 pair vs F.conv2d with W_16", lowrank.factorize_conv(conv, 16)(x).detach(),
+        F.conv2d(x, W16, padding=1), ref_name="torch", atol=1e-4)
+ok = compare("full-rank pair vs original conv", lowrank.factorize_conv(conv, 128)(x).detach(), conv(x).detach(),
+        ref_name="torch", atol=1e-4)
+
+# %% [markdown]
+# **Measured here.** The original conv and its factorised versions, timed in interleaved rounds on the same
+# batch of `BATCH` feature maps, so a change in machine load hits all alike.
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (timings depend on the machine and its load)
+xb = torch.randn(BATCH, 128, 8, 8, device=dev)
+cands = {"original": conv.to(dev)}
+cands.update({f"rank {r}": lowrank.factorize_conv(conv, r).to(dev) for r in RANKS if r != 115})
+lat = profile.measure_side_by_side(cands, xb, warmup=3, repeats=2 * REPEATS)
+print("measured on:", machine.describe(dev))
+t0 = lat["original"].median_ms
+print(f"original: {t0:.3f} ms for a batch of {BATCH}")
+for r in RANKS:
+    if r == 115:
+        continue
+    t = lat[f"rank {r}"].median_ms
+    print(f"rank {r:>3}: MACs / original {rows[r]['macs'] / (W.numel() * out_hw):.2f}, "
+          f"time / original {t / t0:.2f}  (speed-up {t0 / t:.2f}x vs MAC reduction {(W.numel() * out_hw) / rows[r]['macs']:.2f}x)")
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (figure of the timings above)
+rs = [r for r in RANKS if r != 115]
+ax = lines(rs, {"relative weight error": [rows[r]["err"] for r in rs],
+                "weights / original": [rows[r]["params"] / W.numel() for r in rs],
+                "latency / original (measured)": [lat[f"rank {r}"].median_ms / t0 for r in rs]},
+           xlabel="rank r", title=f"{LAYER}: error falls, cost rises with the rank")
+ax.axhline(1.0, ls=":", color="grey", lw=1);
+
+# %% [markdown]
+# Read it: the error curve is the square root of the spectrum's tail, the weight curve is a straight line
+# $r(m+n)/(mn)$ crossing 1 at the break-even rank, and the measured time follows the weights only roughly:
+# two small convolutions pay two kernel launches and write an extra intermediate tensor, so expect the
+# speed-up to fall short of the MAC reduction, most of all at small ranks (compare the two columns above).
+
+# %% [markdown]
+# ## 4 · Two ways to split a k×k kernel
+#
+# `mode="channel"` keeps the 3×3 kernel and squeezes the channels through a bottleneck of $r$;
+# `mode="spatial"` splits the kernel into a 3×1 conv to $r$ channels followed by a 1×3 conv (Jaderberg et
+# al. 2014; document 004 uses 5×1 + 1×5 by design). At the *same number of weights*, which approximates this
+# trained layer better?
+
+# %%
+# NBVAL_CHECK_OUTPUT
+i_, kh, kw = 128, 3, 3
+M = W.permute(1, 2, 0, 3).reshape(i_ * kh, m_ * kw)        # W[o, i, y, x] arranged as M[(i, y), (o, x)]
+s_sp = torch.linalg.svdvals(M.double())
+for rc in (16, 32, 64):
+    rs_ = round(rc * (i_ * kh * kw + m_) / (i_ * kh + m_ * kw))       # spatial rank with about equal weights
+    n_c = sum(p.numel() for p in lowrank.factorize_conv(conv, rc, "channel").parameters())
+    n_s = sum(p.numel() for p in lowrank.factorize_conv(conv, rs_, "spatial").parameters())
+    e_c = lowrank.predicted_error(W, rc) / float(W.norm())
+    e_s = float(s_sp[rs_:].pow(2).sum().sqrt()) / float(W.norm())
+    print(f"channel rank {rc:>2} ({n_c:,} weights): relative weight error {e_c:.3f} | "
+          f"spatial rank {rs_:>3} ({n_s:,} weights): {e_s:.3f} -> better here: {'channel' if e_c < e_s else 'spatial'}")
+# check: the spatial pair computes the convolution with the kernel rebuilt from the rank-r SVD of M
+U2, S2, V2 = torch.linalg.svd(M.double(), full_matrices=False)
+r = 40
+Ms = (U2[:, :r] * S2[:r] @ V2[:r]).float().reshape(i_, kh, m_, kw).permute(2, 0, 1, 3)
+ok = compare(f"spatial rank-{r} pair vs F.conv2d with the rebuilt kernel", lowrank.factorize_conv(conv, r, "spatial")(x).detach(),
+        F.conv2d(x, Ms, padding=1), ref_name="torch", atol=1e-4)
+
+# %% [markdown]
+# ## 5 · The whole teacher at an energy fraction
+#
+# Factorise every conv at the rank that keeps `ENERGY` of its spectral energy (layers where that would not
+# save weights stay as they are), then fine-tune briefly. Parameters and MACs come from
+# `lessons_lib.profile`; the latencies are measured side by side on a batch of `BATCH` images.
+
+# %%
+show_source(lowrank.factorize_convs)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+small, ranks = lowrank.factorize_convs(teacher, ENERGY)
+rep_t, rep_s = profile.profile_model(teacher, (1, 3, 32, 32)), profile.profile_model(small, (1, 3, 32, 32))
+print("ranks:", ranks)
+print(f"parameters {rep_t.total_params:,} -> {rep_s.total_params:,} ({rep_s.total_params / rep_t.total_params:.2f}x)")
+print(f"MACs per image {rep_t.total_macs / 1e6:.2f} M -> {rep_s.total_macs / 1e6:.2f} M "
+      f"(reduction {rep_t.total_macs / rep_s.total_macs:.2f}x)")
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (accuracies of a fine-tuning run and timings vary with the machine)
+acc0 = train.evaluate(teacher, splits.test, device=dev)["acc"]
+acc1 = train.evaluate(small, splits.test, device=dev)["acc"]
+tuned = lowrank.factorize_convs(teacher, ENERGY)[0]
+train.fit(tuned, splits.train, epochs=FT_EPOCHS, lr=3e-4, batch_size=64, device=dev, seed=SEED)
+acc2 = train.evaluate(tuned, splits.test, device=dev)["acc"]
+xb = torch.randn(BATCH // 4, 3, 32, 32, device=dev)
+lat_m = profile.measure_side_by_side({"teacher": teacher.to(dev), "factorised": tuned.to(dev)}, xb, repeats=REPEATS)
+speed = lat_m["teacher"].median_ms / lat_m["factorised"].median_ms
+print("measured on:", machine.describe(dev))
+print(f"test accuracy ({N_TEST} images): teacher {acc0:.3f}, factorised at {ENERGY:.0%} energy {acc1:.3f}, "
+      f"after {FT_EPOCHS} epoch(s) on {N_FINETUNE} images {acc2:.3f}")
+print(f"latency (batch {BATCH // 4}): teacher {lat_m['teacher'].median_ms:.1f} ms, factorised {lat_m['factorised'].median_ms:.1f} ms "
+      f"-> speed-up {speed:.2f}x for a MAC reduction of {rep_t.total_macs / rep_s.total_macs:.2f}x")
+
+# %% [markdown]
+# ## 6 · Try it: the rank of one layer
+#
+# Move the **rank** slider (the first control) for `LAYER`. The panel shows the spectrum with the kept part
+# shaded, and prints the relative weight error, the weights, and the teacher's test accuracy with only that
+# layer factorised. The layer's inputs were computed once, so each move only reruns the last block.
+
+# %%
+with torch.no_grad():
+    teacher.cpu()
+    upto = int(LAYER.split(".")[1])
+    feats_in = teacher.features[:upto](splits.test.tensors[0][:500])
+y_w = splits.test.tensors[1][:500]
+block = teacher.features[upto]
+
+
+def rank_panel(rank=32, mode="channel"):
+    pair = lowrank.factorize_conv(block[0], rank, mode)
+    with torch.no_grad():
+        h = block[2](block[1](pair(feats_in)))
+        acc = float((teacher.classifier(teacher.pool(h).flatten(1)).argmax(1) == y_w).float().mean())
+        err = float((pair(feats_in[:8]) - block[0](feats_in[:8])).norm() / block[0](feats_in[:8]).norm())
+    n_w = sum(p.numel() for p in pair.parameters())
+    ax = lines(range(1, len(s) + 1), {"singular values": s.tolist()}, marker="", xlabel="index i", ylabel="s_i",
+               title=f"{LAYER}, {mode} rank {rank}: weights {n_w / W.numel():.2f}x, accuracy {acc:.3f}")
+    if mode == "channel":
+        ax.fill_between(range(1, rank + 1), s[:rank].tolist(), alpha=0.3)
+    print(f"rank {rank} ({mode}): relative output error {err:.3f}, weights {n_w:,} of {W.numel():,}, "
+          f"accuracy on 500 test images {acc:.3f} (all other layers original)")
+
+
+interactive_panel(rank_panel, rank=int_slider("rank", 32, 1, 128, step=1),
+                  mode=dropdown("mode", ["channel", "spatial"]))
+
+# %% [markdown]
+# ## 7 · Exercises
+#
+# **7.1** How many weights does `Conv2d(64, 128, 3, bias=False)` have after `factorize_conv(conv, 16)`?
+
+# %%
+answer = ...  # an int
+ex.channel_params.check(answer)
+
+# %% [markdown]
+# **7.2** A matrix has singular values (5, 3, 2, 1, 0.5). What is $\lVert W - W_2\rVert_F$?
+
+# %%
+answer = ...  # a number
+ex.predicted_error.check(answer)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# the reference answers pass; compare them with lowrank itself
+ex.channel_params.check(ex.channel_params.solution())
+compare("12.channel_params vs factorize_conv",
+        ex.channel_params.solution(),
+        sum(p.numel() for p in lowrank.factorize_conv(torch.nn.Conv2d(64, 128, 3, bias=False), 16).parameters()),
+        ref_name="lowrank")
+ok = compare("12.predicted_error vs a matrix with that spectrum", round(ex.predicted_error.solution(), 5),
+        round(lowrank.predicted_error(torch.diag(torch.tensor(ex.SINGULAR)), 2), 5), ref_name="lowrank")
+
+# %% [markdown]
+# ## Summary
+# * The factorised pair computes exactly the convolution with the SVD's rank-$r$ weight (checked against
+#   `F.conv2d`, both modes), and its weight error equals $\sqrt{\sum_{i>r}s_i^2}$ at every rank tried.
+# * The trained teacher is not very low-rank: keeping 90 % of the energy needs 61 of 128 ranks in the last
+#   conv and 73 of 128 in the one before (table in section 2); rank 16 of `features.7.0` leaves a relative
+#   weight error of 0.487.
+# * For the 128→128 3×3 layer a rank-$r$ pair has $1280r$ weights instead of 147,456: it saves only below
+#   rank 115.
+# * At equal weights the 3×1 + 1×3 split approximated this layer slightly better than the channel bottleneck
+#   (0.472 vs 0.487 relative error at about 20.5 k weights).
+# * Factorising every conv at 90 % energy cut the parameters 288,746 → 184,164 and the MACs 38.63 M → 28.26 M
+#   (1.37×). What that bought in time and cost in accuracy on this machine:
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (measured numbers of this run)
+best = max((r for r in RANKS if r != 115), key=lambda r: t0 / lat[f"rank {r}"].median_ms)
+print("measured on:", machine.describe(dev))
+print(f"- one layer: best measured speed-up {t0 / lat[f'rank {best}'].median_ms:.2f}x at rank {best} "
+      f"(MAC reduction there {(W.numel() * out_hw) / rows[best]['macs']:.1f}x); at rank 96 "
+      f"{t0 / lat['rank 96'].median_ms:.2f}x for {(W.numel() * out_hw) / rows[96]['macs']:.2f}x fewer MACs")
+print(f"- whole teacher at {ENERGY:.0%} energy: accuracy {acc0:.3f} -> {acc1:.3f} before and {acc2:.3f} after "
+      f"{FT_EPOCHS} epoch(s) of fine-tuning on {N_FINETUNE} images; speed-up {speed:.2f}x "
+      f"({'less than' if speed < rep_t.total_macs / rep_s.total_macs else 'at least'} the {rep_t.total_macs / rep_s.total_macs:.2f}x MAC reduction: "
+      f"{'the extra layers and intermediate tensors cost more than the saved MACs' if speed < 1 else 'the saved MACs show up in time'})")
+
+# %% [markdown]
+# ## Glossary
+# | English | 中文 | meaning here |
+# | --- | --- | --- |
+# | low-rank approximation | 低秩近似 | replace a matrix by a product of two thinner ones |
+# | singular value decomposition (SVD) | 奇异值分解 | $W = USV^\top$, $S$ holds the singular values |
+# | singular value | 奇异值 | $s_i$, how much of $W$ lies along one direction pair |
+# | rank | 秩 | number of singular values kept, $r$ |
+# | spectral energy | 谱能量 | $\sum s_i^2 = \lVert W\rVert_F^2$ |
+# | Frobenius norm | F范数 | square root of the sum of squared entries |
+# | fine-tuning | 微调 | a short training run after compression |
+# | bottleneck | 瓶颈层 | the narrow $r$-channel tensor between the two convs |
+#
+# **Next:** [13 · Pruning](13_pruning.ipynb).
