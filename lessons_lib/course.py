@@ -122,6 +122,11 @@ def check_really_ran(nb) -> int:
     return len(code)
 
 
+# Headless kernels log errors only: ipykernel 7 warns "running over TCP without encryption" at every
+# start, noise for a kernel on loopback that the course starts and stops itself.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute(path: Path | str, out: Path | str, parameters: dict | None = None, *, timeout: int = 600) -> dict:
     """Run ``path`` with papermill (fresh ``python3`` kernel, cwd = the notebook's folder) into ``out``.
 
@@ -137,7 +142,7 @@ def execute(path: Path | str, out: Path | str, parameters: dict | None = None, *
     try:
         pm.execute_notebook(str(path), str(out), parameters=parameters or {}, kernel_name="python3",
                             cwd=str(path.parent), progress_bar=False, log_output=False,
-                            execution_timeout=timeout, report_mode=False)
+                            execution_timeout=timeout, report_mode=False, extra_arguments=KERNEL_ARGS)
         result["cells"] = check_really_ran(nbformat.read(out, as_version=4))
     except Exception as err:  # report, do not raise: the caller decides
         result["status"] = "FAILED"

@@ -39,6 +39,7 @@ SHOTS = bs.ROOT / "build" / "browser" / ("" if "BROWSER_NOTEBOOKS_DIR" not in os
 RUN_TIMEOUT = float(os.environ.get("BROWSER_RUN_TIMEOUT", "300"))   # s for "run all" of one notebook
 CHANGE_TIMEOUT = 30.0                                               # s for the output to react
 TIMES: dict[str, dict[str, float]] = {}
+SPAN: dict[str, float] = {}   # monotonic end of the last browser test (the report runs at session end)
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def browser_report(request):
     yield TIMES
     if not TIMES:
         return
-    total = time.monotonic() - t0
+    total = SPAN.get("end", time.monotonic()) - t0   # server + browser start and every notebook, not later tests
     lines = [f"{name:<40} {t['total_s']:6.1f} s  (open {t['open_s']:.1f}, run all {t['run_s']:.1f}, "
              f"widget change {t['change_s']:.1f})" for name, t in TIMES.items()]
     lines.append(f"{'browser test total (incl. server + browser start)':<40} {total:6.1f} s")
@@ -282,6 +283,7 @@ def test_notebook_in_browser(path, browser, lab):
     finally:
         page.close()
         lab.shutdown_sessions()
+        SPAN["end"] = time.monotonic()
 
 
 # ---- the helpers' own checks (no browser needed) ----------------------------------------------

@@ -36,6 +36,24 @@ def test_lesson_template(path):
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(path, caplog):
+    """`papermill --help-notebook` lists each parameter with its type and comment; a second '=' on a
+    line (e.g. in the comment) makes papermill skip that parameter with a warning."""
+    from papermill.inspection import inspect_notebook
+
+    nb = nbformat.read(path, as_version=4)
+    with caplog.at_level("WARNING", logger="papermill"):
+        found = set(inspect_notebook(str(path)))
+    assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
+    assigned = set(re.findall(r"^([A-Za-z_]\w*)\s*=", _params_source(nb), re.M))
+    assert assigned and found == assigned, f"papermill sees {sorted(found)}, the cell assigns {sorted(assigned)}"
+
+
+def _params_source(nb) -> str:
+    return next(c.source for c in _code(nb) if "parameters" in c.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
 def test_committed_executed_in_order_without_errors_or_paths(path):
     nb = nbformat.read(path, as_version=4)
     counts = [c.execution_count for c in _code(nb) if c.source.strip()]

@@ -21,6 +21,8 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from lessons_lib import course
+
 ROOT = Path(__file__).resolve().parent.parent
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
 ABS_PATH = re.compile(r"(?<![\w.])/(root|work|tmp|home|farm|opt|usr|var)/")
@@ -36,7 +38,7 @@ def build(src: Path) -> float:
     os.environ["PYTHONPATH"] = str(ROOT / "tests" / "_netguard") + os.pathsep + os.environ.get("PYTHONPATH", "")
     t0 = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(OUT)}},
-                   store_widget_state=True).execute()
+                   store_widget_state=True, extra_arguments=course.KERNEL_ARGS).execute()
     seconds = time.perf_counter() - t0
     for i, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):

@@ -18,7 +18,7 @@
 FAST = False          # fewer timing repeats: for CI and quick checks
 SEED = 0              # every random draw in the lesson follows this seed
 DEVICE = "auto"       # "auto" -> CUDA when present, else CPU
-RESOLUTION = 224      # input height = width for the torchvision models
+RESOLUTION = 224      # input height and width for the torchvision models
 
 # %%
 import torch

@@ -21,7 +21,7 @@
 FAST = False                              # fewer timing repeats and channel counts: for CI and quick checks
 SEED = 0                                  # every random draw in the lesson follows this seed
 DEVICE = "auto"                           # "auto" -> CUDA when present, else CPU
-HW = 28                                   # feature-map height = width for the timing experiments
+HW = 28                                   # feature-map height and width for the timing experiments
 SWEEP_CHANNELS = (16, 32, 64, 128, 256)   # channel counts of the separable-vs-standard sweep
 
 # %%
