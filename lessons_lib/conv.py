@@ -23,17 +23,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .validate import int_at_least
+
 Pair = tuple[int, int]
 CONV_KINDS = ("standard", "grouped", "depthwise", "pointwise", "separable", "dilated", "factorized")
 
 
 # ------------------------------------------------------------------------------------ validation
-def _pos_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}={value!r} must be an int >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be an int >= {minimum}")
-    return int(value)
 
 
 def _pair(name: str, value: object, minimum: int = 1) -> Pair:
@@ -41,13 +37,13 @@ def _pair(name: str, value: object, minimum: int = 1) -> Pair:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name}={value!r} must be an int or an (h, w) pair")
-        return _pos_int(name, value[0], minimum), _pos_int(name, value[1], minimum)
-    v = _pos_int(name, value, minimum)
+        return int_at_least(name, value[0], minimum), int_at_least(name, value[1], minimum)
+    v = int_at_least(name, value, minimum)
     return v, v
 
 
 def _groups(in_ch: int, out_ch: int, groups: object) -> int:
-    g = _pos_int("groups", groups)
+    g = int_at_least("groups", groups)
     if in_ch % g:
         raise ValueError(f"groups={g} must divide in_ch={in_ch}")
     if out_ch % g:
@@ -62,7 +58,7 @@ def conv2d_params(in_ch: int, out_ch: int, kernel_size: int | Pair, groups: int 
     ``h1 * w1 * (c1 / g) * c2`` (+ ``c2`` bias terms): each of the ``c2`` filters sees ``c1 / g`` channels,
     so a grouped conv has 1/g of a standard conv's weights (document 001, 2.1.1).
     """
-    in_ch, out_ch = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch)
+    in_ch, out_ch = int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch)
     kh, kw = _pair("kernel_size", kernel_size)
     g = _groups(in_ch, out_ch, groups)
     return kh * kw * (in_ch // g) * out_ch + (out_ch if bias else 0)
@@ -84,7 +80,7 @@ def separable_ratio(out_ch: int, kernel_size: int | Pair) -> float:
 
     Holds for parameters and for MACs alike (``c1`` and ``h2 * w2`` cancel; document 001, 2.1.2).
     """
-    out_ch = _pos_int("out_ch", out_ch)
+    out_ch = int_at_least("out_ch", out_ch)
     kh, kw = _pair("kernel_size", kernel_size)
     return 1.0 / out_ch + 1.0 / (kh * kw)
 
@@ -97,7 +93,7 @@ def separable_params(in_ch: int, out_ch: int, kernel_size: int | Pair) -> int:
 def separable_params_doc001(in_ch: int, out_ch: int, kernel_size: int | Pair) -> int:
     """The total as document 001 prints it, ``h1 * w1 * c2 + c1 * c2`` -- a slip: the depthwise part has
     ``c1`` filters, so it is ``h1 * w1 * c1`` (see :func:`separable_params`). Kept to show the difference."""
-    in_ch, out_ch = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch)
+    in_ch, out_ch = int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch)
     kh, kw = _pair("kernel_size", kernel_size)
     return kh * kw * out_ch + in_ch * out_ch
 
@@ -162,7 +158,7 @@ def impulse_receptive_field(module: nn.Module, in_ch: int, in_hw: int | Pair) ->
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module={type(module).__name__} must be a torch.nn.Module")
-    in_ch = _pos_int("in_ch", in_ch)
+    in_ch = int_at_least("in_ch", in_ch)
     H, W = _pair("in_hw", in_hw)
     p = next(module.parameters(), None)
     x = torch.randn(1, in_ch, H, W, dtype=p.dtype if p is not None else torch.float32, requires_grad=True)
@@ -223,7 +219,7 @@ def conv2d_cost(in_ch: int, out_ch: int, kernel_size: int | Pair, in_hw: int | P
     params = conv2d_params(in_ch, out_ch, kernel_size, groups)
     macs = params * out_hw[0] * out_hw[1]
     elems = params + in_ch * H * W + out_ch * out_hw[0] * out_hw[1]
-    return ConvCost(params, macs, elems * _pos_int("bytes_per_elem", bytes_per_elem), out_hw)
+    return ConvCost(params, macs, elems * int_at_least("bytes_per_elem", bytes_per_elem), out_hw)
 
 
 def conv_layer(kind: str, in_ch: int, out_ch: int, kernel_size: int = 3, *, groups: int = 2,
@@ -236,7 +232,7 @@ def conv_layer(kind: str, in_ch: int, out_ch: int, kernel_size: int = 3, *, grou
     """
     if kind not in CONV_KINDS:
         raise ValueError(f"kind={kind!r} is not one of {CONV_KINDS}")
-    in_ch, out_ch, k = _pos_int("in_ch", in_ch), _pos_int("out_ch", out_ch), _pos_int("kernel_size", kernel_size)
+    in_ch, out_ch, k = int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch), int_at_least("kernel_size", kernel_size)
     if k % 2 == 0:
         raise ValueError(f"kernel_size={k} must be odd so that 'same' padding keeps H x W")
     if kind == "depthwise" and out_ch != in_ch:
@@ -249,7 +245,7 @@ def conv_layer(kind: str, in_ch: int, out_ch: int, kernel_size: int = 3, *, grou
     if kind == "standard":
         return conv(in_ch, out_ch, k)
     if kind == "grouped":
-        return conv(in_ch, out_ch, k, _pos_int("groups", groups))
+        return conv(in_ch, out_ch, k, int_at_least("groups", groups))
     if kind == "depthwise":
         return conv(in_ch, in_ch, k, in_ch)
     if kind == "pointwise":
@@ -257,7 +253,7 @@ def conv_layer(kind: str, in_ch: int, out_ch: int, kernel_size: int = 3, *, grou
     if kind == "separable":
         return nn.Sequential(conv(in_ch, in_ch, k, in_ch), conv(in_ch, out_ch, 1))
     if kind == "dilated":
-        return conv(in_ch, out_ch, k, d=_pos_int("dilation", dilation))
+        return conv(in_ch, out_ch, k, d=int_at_least("dilation", dilation))
     return nn.Sequential(conv(in_ch, out_ch, (k, 1)), conv(out_ch, out_ch, (1, k)))
 
 
@@ -315,11 +311,11 @@ def separable_sweep(channels: Sequence[int], hw: int = 28, kernel_size: int = 3,
 
     if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or not channels:
         raise ValueError(f"channels={channels!r} must be a non-empty sequence of ints >= 1")
-    hw, batch = _pos_int("hw", hw), _pos_int("batch", batch)
+    hw, batch = int_at_least("hw", hw), int_at_least("batch", batch)
     dev = resolve_device(device)
     rows = []
     for c in channels:
-        c = _pos_int("channels[i]", c)
+        c = int_at_least("channels[i]", c)
         dw, pw = conv_layer("depthwise", c, c, kernel_size), conv_layer("pointwise", c, c)
         layers = {"standard": conv_layer("standard", c, c, kernel_size), "depthwise": dw, "pointwise": pw,
                   "separable": nn.Sequential(dw, pw)}

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from .validate import int_at_least
+
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring",
                  "h-stripes", "v-stripes", "checker", "diagonal", "dots")
 SHAPES_MEAN, SHAPES_STD = 0.5, 0.25
@@ -33,14 +35,6 @@ class Splits:
     val: TensorDataset
     test: TensorDataset
     classes: tuple[str, ...]
-
-
-def _check_int(name: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be an int >= {lo}")
-    if value < lo:
-        raise ValueError(f"{name}={value!r} must be >= {lo}")
-    return int(value)
 
 
 def _check_unit(name: str, value: object) -> float:
@@ -60,7 +54,7 @@ def digits_splits(seed: int = 0) -> Splits:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    seed = _check_int("seed", seed, 0)
+    seed = int_at_least("seed", seed, 0)
     d = load_digits()
     X = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(d.target, dtype=torch.long)
@@ -118,9 +112,9 @@ def make_shapes(n: int = 5000, *, seed: int = 0, difficulty: float = 0.5, size: 
     gradients, distractor lines, how close the foreground and background colours are, and how far
     stripe angles and ring thickness wander (so neighbouring classes blur into each other).
     """
-    n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
-    size = _check_int("size", size, 8)
+    n = int_at_least("n", n, 1)
+    seed = int_at_least("seed", seed, 0)
+    size = int_at_least("size", size, 8)
     d = _check_unit("difficulty", difficulty)
     rng = np.random.Generator(np.random.PCG64(seed))
     f32 = np.float32
@@ -180,7 +174,7 @@ def shapes_splits(n_train: int = 6000, n_val: int = 1000, n_test: int = 2000, *,
                   difficulty: float = 0.5, size: int = 32) -> Splits:
     """Train / val / test :class:`TensorDataset` s of normalised shapes images (one generation, split in order)."""
     for name, val in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        _check_int(name, val, 1)
+        int_at_least(name, val, 1)
     X, y = make_shapes(n_train + n_val + n_test, seed=seed, difficulty=difficulty, size=size)
     X = normalize_shapes(X)
     a, b = n_train, n_train + n_val
@@ -233,10 +227,10 @@ def make_id_cards(n: int = 64, *, seed: int = 0, size: int = 128, max_cards: int
     card-shaped) and lines with no box. Boxes are the exact axis-aligned extents of the card corners,
     clipped to the image. Cards are placed so that they do not overlap.
     """
-    n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
-    size = _check_int("size", size, 32)
-    max_cards = _check_int("max_cards", max_cards, 1)
+    n = int_at_least("n", n, 1)
+    seed = int_at_least("seed", seed, 0)
+    size = int_at_least("size", size, 32)
+    max_cards = int_at_least("max_cards", max_cards, 1)
     d = _check_unit("difficulty", difficulty)
     rng = np.random.Generator(np.random.PCG64(seed))
     ys, xs = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .profile import measure_latency
+from .validate import int_at_least
 
 __all__ = ["Case", "mac_1x1", "g1_cases", "g2_cases", "g3_cases", "g4_cases", "time_cases", "cases_table",
            "Bottleneck"]
@@ -40,19 +41,11 @@ class Case:
     info: dict = field(default_factory=dict)
 
 
-def _pos_int(name: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise TypeError(f"{name}={v!r} must be an int")
-    if v < 1:
-        raise ValueError(f"{name}={v} must be >= 1")
-    return v
-
-
 def mac_1x1(h: int, w: int, c1: int, c2: int, groups: int = 1) -> int:
     """Memory access (elements) of a 1x1 conv ``c1 -> c2`` with ``groups`` on an ``h x w`` map:
     ``hw(c1 + c2) + c1·c2/g`` (ShuffleNet v2, Eq. 1 for ``g = 1``, Eq. 2 in general)."""
     for n, v in (("h", h), ("w", w), ("c1", c1), ("c2", c2), ("groups", groups)):
-        _pos_int(n, v)
+        int_at_least(n, v)
     if c1 % groups or c2 % groups:
         raise ValueError(f"groups={groups} must divide c1={c1} and c2={c2}")
     return h * w * (c1 + c2) + c1 * c2 // groups
@@ -88,10 +81,10 @@ def g1_cases(c: int = 128, hw: int = 28, ratios=(1, 2, 6, 12), blocks: int = 5, 
     """G1: equal widths minimise memory access. ``blocks`` blocks of two 1x1 convs ``c1 -> c2 -> c1``
     (Table 1 of the paper) with ``c1 = round(c/√r)``, ``c2 = r·c1``, so ``c1·c2 ≈ c²`` (equal multiply-adds)."""
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
-        _pos_int(n, v)
+        int_at_least(n, v)
     cases = []
     for r in ratios:
-        _pos_int("ratio", r)
+        int_at_least("ratio", r)
         c1 = max(1, round(c / math.sqrt(r)))
         c2 = r * c1
         net = nn.Sequential(*[nn.Conv2d(a, b, 1, bias=False) for _ in range(blocks) for a, b in ((c1, c2), (c2, c1))])
@@ -105,10 +98,10 @@ def g2_cases(c: int = 128, hw: int = 28, groups=(1, 2, 4, 8), blocks: int = 10, 
     """G2: more groups raise memory access. ``blocks`` 1x1 group convs ``c_g -> c_g`` (Table 2) with
     ``c_g = c·√g`` rounded to a multiple of ``g``, so ``c_g²/g ≈ c²`` (equal multiply-adds)."""
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
-        _pos_int(n, v)
+        int_at_least(n, v)
     cases = []
     for g in groups:
-        _pos_int("groups", g)
+        int_at_least("groups", g)
         cg = max(g, round(c * math.sqrt(g) / g) * g)
         net = nn.Sequential(*[nn.Conv2d(cg, cg, 1, groups=g, bias=False) for _ in range(blocks)])
         macs, mem = _seq_cost(net, hw, batch)
@@ -138,10 +131,10 @@ def g3_cases(c: int = 128, hw: int = 28, fragments=(1, 2, 4), blocks: int = 10, 
     ``1`` fragment is one 1x1 conv ``c -> c`` (Table 3 of the paper keeps the multiply-adds equal the same way).
     """
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
-        _pos_int(n, v)
+        int_at_least(n, v)
     cases = []
     for n in fragments:
-        _pos_int("fragments", n)
+        int_at_least("fragments", n)
         if c % n:
             raise ValueError(f"fragments={n} must divide c={c}")
         if n == 1:
@@ -170,7 +163,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, c: int, *, relu: bool = True, shortcut: bool = True):
         super().__init__()
-        _pos_int("c", c)
+        int_at_least("c", c)
         if c % 4:
             raise ValueError(f"c={c} must be divisible by 4 (bottleneck width c/4)")
         m = c // 4
@@ -206,7 +199,7 @@ def g4_cases(c: int = 64, hw: int = 56, blocks: int = 4, batch: int = 1) -> list
     """G4: element-wise ops cost more time than their FLOPs suggest. ``blocks`` bottleneck units with
     ReLU and shortcut on / off (Table 4 of the paper). The multiply-adds of all four are equal."""
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
-        _pos_int(n, v)
+        int_at_least(n, v)
     cases = []
     for relu, short in ((True, True), (False, True), (True, False), (False, False)):
         net = nn.Sequential(*[Bottleneck(c, relu=relu, shortcut=short) for _ in range(blocks)])
@@ -224,8 +217,8 @@ def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: 
     ``repeats`` calls (``profile.measure_latency``, median) in turn; the result is the **fastest round's
     median**. Interleaving exposes every case to the same machine state, and taking the best round
     discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU."""
-    _pos_int("rounds", rounds)
-    _pos_int("repeats", repeats)
+    int_at_least("rounds", rounds)
+    int_at_least("repeats", repeats)
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} must be an int >= 0")
     if not cases or not all(isinstance(c, Case) for c in cases):

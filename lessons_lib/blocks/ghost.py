@@ -15,15 +15,9 @@ import math
 import torch
 from torch import nn
 
+from ..validate import int_at_least
+
 __all__ = ["GhostModule", "ghost_speedup"]
-
-
-def _pos(name: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise TypeError(f"{name}={v!r} must be an int")
-    if v < 1:
-        raise ValueError(f"{name}={v} must be >= 1")
-    return v
 
 
 class GhostModule(nn.Module):
@@ -40,8 +34,8 @@ class GhostModule(nn.Module):
         super().__init__()
         for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("kernel_size", kernel_size), ("dw_size", dw_size),
                         ("stride", stride)):
-            _pos(name, v)
-        _pos("ratio", ratio)
+            int_at_least(name, v)
+        int_at_least("ratio", ratio)
         if ratio < 2:
             raise ValueError(f"ratio={ratio} must be >= 2 (ratio 1 would be an ordinary conv with no ghosts)")
         self.out_ch = out_ch
@@ -67,5 +61,5 @@ def ghost_speedup(c: int, s: int, k: int = 1, d: int = 3) -> float:
     The parameter ratio (Eq. 5) is the same expression.
     """
     for name, v in (("c", c), ("s", s), ("k", k), ("d", d)):
-        _pos(name, v)
+        int_at_least(name, v)
     return c * k * k * s / (c * k * k + (s - 1) * d * d)

@@ -14,17 +14,10 @@ import torch
 from torch import nn
 
 from .shuffle import channel_shuffle
+from ..validate import int_at_least
 
 __all__ = ["factorized_conv", "InceptionBlock", "ExtremeInception",
            "extreme_inception_towers", "ResNeXtBranches", "ResNeXtGrouped", "grouped_from_branches", "IGCBlock"]
-
-
-def _pos(name: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise TypeError(f"{name}={v!r} must be an int")
-    if v < 1:
-        raise ValueError(f"{name}={v} must be >= 1")
-    return v
 
 
 def factorized_conv(in_ch: int, out_ch: int, n: int, kind: str = "two3x3", *, mid_ch: int | None = None,
@@ -39,12 +32,12 @@ def factorized_conv(in_ch: int, out_ch: int, n: int, kind: str = "two3x3", *, mi
     them (the extra non-linearity Inception v2 credits the factorisation with). Measure the receptive
     field with ``lessons_lib.conv.impulse_receptive_field`` (use ``relu=False`` there: a linear chain).
     """
-    _pos("in_ch", in_ch)
-    _pos("out_ch", out_ch)
-    _pos("n", n)
+    int_at_least("in_ch", in_ch)
+    int_at_least("out_ch", out_ch)
+    int_at_least("n", n)
     if n % 2 == 0:
         raise ValueError(f"n={n} must be odd (centred 'same' padding)")
-    mid = out_ch if mid_ch is None else _pos("mid_ch", mid_ch)
+    mid = out_ch if mid_ch is None else int_at_least("mid_ch", mid_ch)
     if kind == "full":
         return nn.Sequential(nn.Conv2d(in_ch, out_ch, n, 1, n // 2, bias=bias))
     if kind == "two3x3":
@@ -80,7 +73,7 @@ class InceptionBlock(nn.Module):
         super().__init__()
         for name, v in (("in_ch", in_ch), ("ch1", ch1), ("ch3red", ch3red), ("ch3", ch3), ("ch5red", ch5red),
                         ("ch5", ch5), ("pool_proj", pool_proj)):
-            _pos(name, v)
+            int_at_least(name, v)
         self.branch1 = _cbr(in_ch, ch1, 1)
         self.branch2 = nn.Sequential(_cbr(in_ch, ch3red, 1), _cbr(ch3red, ch3, 3))
         five = [_cbr(ch5red, ch5, 3), _cbr(ch5, ch5, 3)] if factorize5x5 else [_cbr(ch5red, ch5, 5)]
@@ -99,9 +92,9 @@ class ExtremeInception(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, k: int = 3):
         super().__init__()
-        _pos("in_ch", in_ch)
-        _pos("out_ch", out_ch)
-        _pos("k", k)
+        int_at_least("in_ch", in_ch)
+        int_at_least("out_ch", out_ch)
+        int_at_least("k", k)
         self.pointwise = nn.Conv2d(in_ch, out_ch, 1, bias=False)
         self.depthwise = nn.Conv2d(out_ch, out_ch, k, 1, k // 2, groups=out_ch, bias=False)
 
@@ -130,7 +123,7 @@ class ResNeXtBranches(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
         super().__init__()
         for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("cardinality", cardinality), ("width", width)):
-            _pos(name, v)
+            int_at_least(name, v)
         if in_ch != out_ch:
             raise ValueError(f"the identity shortcut needs in_ch={in_ch} == out_ch={out_ch}")
         d = width
@@ -152,7 +145,7 @@ class ResNeXtGrouped(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
         super().__init__()
         for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("cardinality", cardinality), ("width", width)):
-            _pos(name, v)
+            int_at_least(name, v)
         if in_ch != out_ch:
             raise ValueError(f"the identity shortcut needs in_ch={in_ch} == out_ch={out_ch}")
         w = cardinality * width
@@ -208,9 +201,9 @@ class IGCBlock(nn.Module):
 
     def __init__(self, L: int, M: int, k: int = 3):
         super().__init__()
-        _pos("L", L)
-        _pos("M", M)
-        _pos("k", k)
+        int_at_least("L", L)
+        int_at_least("M", M)
+        int_at_least("k", k)
         self.L, self.M = L, M
         C = L * M
         self.primary = nn.Conv2d(C, C, k, 1, k // 2, groups=L, bias=False)

@@ -23,20 +23,13 @@ import torch
 from torch import nn
 
 from .se import SqueezeExcite
+from ..validate import int_at_least
 
 __all__ = ["make_divisible", "conv_bn_act", "DepthwiseSeparableConv", "InvertedResidual", "TinyMobileNet",
            "tiny_mobilenet", "ACTIVATION_MODULES", "spiral", "relu_roundtrip"]
 
 #: activation names accepted by the blocks -> module class
 ACTIVATION_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hard_swish": nn.Hardswish}
-
-
-def _int(name: str, v: object, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{name}={v!r} must be an int")
-    if v < lo:
-        raise ValueError(f"{name}={v!r} must be >= {lo}")
-    return v
 
 
 def _act(activation: str) -> nn.Module:
@@ -49,7 +42,7 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     """Round ``v`` channels to a multiple of ``divisor``, never below 90 % of ``v`` (torchvision's rule)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
         raise ValueError(f"v={v!r} must be a positive number")
-    _int("divisor", divisor)
+    int_at_least("divisor", divisor)
     min_value = divisor if min_value is None else min_value
     new = max(min_value, int(v + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * v else new
@@ -69,7 +62,7 @@ class DepthwiseSeparableConv(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, kernel_size: int = 3, activation: str = "relu6"):
         super().__init__()
-        _int("in_ch", in_ch), _int("out_ch", out_ch), _int("kernel_size", kernel_size)
+        int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch), int_at_least("kernel_size", kernel_size)
         if stride not in (1, 2):
             raise ValueError(f"stride={stride!r} must be 1 or 2")
         _act(activation)
@@ -92,14 +85,14 @@ class InvertedResidual(nn.Module):
                  expanded_ch: int | None = None, kernel_size: int = 3, use_se: bool = False,
                  activation: str = "relu6"):
         super().__init__()
-        _int("in_ch", in_ch), _int("out_ch", out_ch), _int("kernel_size", kernel_size)
+        int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch), int_at_least("kernel_size", kernel_size)
         if stride not in (1, 2):
             raise ValueError(f"stride={stride!r} must be 1 or 2")
         if expanded_ch is None:
             if isinstance(expand_ratio, bool) or not isinstance(expand_ratio, (int, float)) or expand_ratio < 1:
                 raise ValueError(f"expand_ratio={expand_ratio!r} must be a number >= 1")
             expanded_ch = int(round(in_ch * expand_ratio))
-        _int("expanded_ch", expanded_ch)
+        int_at_least("expanded_ch", expanded_ch)
         if not isinstance(use_se, bool):
             raise TypeError(f"use_se={use_se!r} must be a bool")
         _act(activation)
@@ -120,7 +113,7 @@ class InvertedResidual(nn.Module):
 # ------------------------------------------------------------------- the linear-bottleneck argument
 def spiral(n_points: int = 1000, turns: float = 2.0) -> torch.Tensor:
     """A 2-D spiral ``Tensor[n_points, 2]`` centred on the origin (the MobileNet v2 paper's toy manifold)."""
-    _int("n_points", n_points, 2)
+    int_at_least("n_points", n_points, 2)
     t = torch.linspace(0.05, 1.0, n_points, dtype=torch.float64)
     ang = 2 * torch.pi * turns * t
     return torch.stack([t * torch.cos(ang), t * torch.sin(ang)], 1)
@@ -140,7 +133,7 @@ def relu_roundtrip(points: torch.Tensor, n: int, *, seed: int = 0, activation=to
     if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 2:
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ValueError(f"points must be a Tensor[N, 2], got {shape}")
-    _int("n", n, 2)
+    int_at_least("n", n, 2)
     if decoder not in ("lstsq", "pinv"):
         raise ValueError(f"decoder={decoder!r} must be 'lstsq' or 'pinv'")
     x = points.double()
@@ -213,7 +206,7 @@ def tiny_mobilenet(version: int, *, width_mult: float = 1.0, expand_ratio: float
         raise ValueError(f"width_mult={width_mult!r} must be a number in (0, 4]")
     if use_se is not None and (not isinstance(use_se, bool) or version != 3):
         raise ValueError(f"use_se={use_se!r} must be None, or a bool with version=3 (got version={version})")
-    _int("num_classes", num_classes, 2), _int("in_ch", in_ch)
+    int_at_least("num_classes", num_classes, 2), int_at_least("in_ch", in_ch)
     ch = lambda c: make_divisible(c * width_mult, 8)  # noqa: E731
     f: "OrderedDict[str, nn.Module]" = OrderedDict()
     tail: nn.Module = nn.Identity()

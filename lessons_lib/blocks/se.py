@@ -16,22 +16,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..validate import int_at_least
+
 __all__ = ["SqueezeExcite", "se_param_count", "collect_se_gates"]
 
 _GATES = {"sigmoid": nn.Sigmoid, "hard_sigmoid": nn.Hardsigmoid}
 
 
-def _pos_int(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{name}={v!r} must be an int")
-    if v < 1:
-        raise ValueError(f"{name}={v!r} must be >= 1")
-    return v
-
-
 def se_param_count(channels: int, squeeze_channels: int) -> int:
     """Hand formula: ``fc1`` (C*s weights + s biases) + ``fc2`` (s*C weights + C biases) = 2Cs + s + C."""
-    c, s = _pos_int("channels", channels), _pos_int("squeeze_channels", squeeze_channels)
+    c, s = int_at_least("channels", channels), int_at_least("squeeze_channels", squeeze_channels)
     return 2 * c * s + s + c
 
 
@@ -46,11 +40,11 @@ class SqueezeExcite(nn.Module):
     def __init__(self, channels: int, reduction: int = 4, *, squeeze_channels: int | None = None,
                  gate: str = "sigmoid"):
         super().__init__()
-        _pos_int("channels", channels)
-        _pos_int("reduction", reduction)
+        int_at_least("channels", channels)
+        int_at_least("reduction", reduction)
         if squeeze_channels is None:
             squeeze_channels = max(1, channels // reduction)
-        _pos_int("squeeze_channels", squeeze_channels)
+        int_at_least("squeeze_channels", squeeze_channels)
         if gate not in _GATES:
             raise ValueError(f"gate={gate!r} must be one of {sorted(_GATES)}")
         self.channels, self.squeeze_channels, self.gate_name = channels, squeeze_channels, gate

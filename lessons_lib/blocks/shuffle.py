@@ -11,14 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..validate import int_at_least
+
 __all__ = ["channel_shuffle", "channel_dependency", "ShuffleV1Unit", "ShuffleV2Block"]
-
-
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -31,7 +26,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError(f"x must be a Tensor[N, C, H, W], got {getattr(x, 'shape', type(x).__name__)}")
-    _check_int("groups", groups)
+    int_at_least("groups", groups)
     n, c, h, w = x.shape
     if c % groups:
         raise ValueError(f"groups={groups} must divide the channels C={c}")
@@ -45,8 +40,8 @@ def channel_dependency(fn, in_ch: int, *, size: int = 5) -> torch.Tensor:
     ``Tensor[1, in_ch, size, size]``; returns ``Tensor[C_out, in_ch]`` of bools. A stack of group convs
     without shuffle gives a block-diagonal ``D``: information never crosses groups.
     """
-    _check_int("in_ch", in_ch)
-    _check_int("size", size)
+    int_at_least("in_ch", in_ch)
+    int_at_least("size", size)
     if not callable(fn):
         raise TypeError(f"fn={fn!r} must be callable (a module or a function of one tensor)")
     g = torch.Generator().manual_seed(0)
@@ -83,7 +78,7 @@ class ShuffleV1Unit(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, groups: int = 3, stride: int = 1, *, group_first: bool = True):
         super().__init__()
         for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("groups", groups)):
-            _check_int(name, v)
+            int_at_least(name, v)
         if stride not in (1, 2):
             raise ValueError(f"stride={stride!r} must be 1 or 2")
         if stride == 1 and in_ch != out_ch:
@@ -126,8 +121,8 @@ class ShuffleV2Block(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
         super().__init__()
-        _check_int("in_ch", in_ch)
-        _check_int("out_ch", out_ch)
+        int_at_least("in_ch", in_ch)
+        int_at_least("out_ch", out_ch)
         if stride not in (1, 2):
             raise ValueError(f"stride={stride!r} must be 1 or 2")
         if out_ch % 2:

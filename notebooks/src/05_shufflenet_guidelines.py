@@ -385,10 +385,10 @@ print(f"G4  no ReLU, no shortcut   speed {speedup:+.1%} (document 004: about +20
 #   by up to 1.9x (G1), 2.8x (G2), 2.4x (G3) and 3x (G4: element-wise ops are 7.4 % of the operations but
 #   67 % of the memory access).
 # * The times, measured side by side with one thread, are in the cell just above (re-measured on every run).
-#   In the builds on this 2-core CPU, G2 held clearly (g = 8 took 1.8–1.9x the time of g = 1) and so did G3
-#   (fragmented blocks 1.2–1.8x slower); G4 held but smaller than document 004's 20 % (removing ReLU and
-#   shortcut gave +12 % to +18 %); G1 was the weakest (1:12 at most about 1.1x slower than 1:1) — the boxes
-#   say what this run found.
+#   Across the builds on this 2-core CPU, G2 held clearly every time (g = 8 took 1.6–1.9x the time of
+#   g = 1) and so did G3 (fragmented blocks slower, by up to about 1.9x); G4 held but at less than document
+#   004's 20 % in most builds; G1 was the weakest (1:12 at most about 1.1x slower than 1:1, in some builds not
+#   measurably slower) — the G1–G4 table above says what this run found.
 #
 # ## Glossary
 # | English | 中文 | meaning here |

@@ -354,8 +354,8 @@ for e in (ex.two3x3_ratio, ex.igc_params, ex.ghost_ratio):
 #   width-64 conv, IGC (M = 2) reaches width 254 (4.0x wider).
 # * A Ghost module's saving follows GhostNet's Eq. 4 exactly (counted): 1.75x / 2.34x / 2.81x for
 #   s = 2 / 3 / 4 at c = 64 with 3x3 ghosts — below the ≈ s (1.97 / 2.91 / 3.82) of the paper's d = k form.
-#   Measured, the s = 2 module was *slower* than the 1x1 conv it replaces in the builds here (0.6–0.7x);
-#   the box above reports this run.
+#   Measured, the s = 2 module was *slower* than the 1x1 conv it replaces in every build here (about
+#   0.6–0.75x its speed); the box above reports this run.
 #
 # ## Glossary
 # | English | 中文 | meaning here |

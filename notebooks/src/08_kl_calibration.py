@@ -205,11 +205,11 @@ def int8_accuracy(method: str | None) -> float:
 acc = {"float32": train.evaluate(model, (Xe, ye))["acc"], "int8 weights only": int8_accuracy(None)}
 acc.update({f"int8, {m}": int8_accuracy(m) for m in thresholds})
 for k, v in acc.items():
-    print(f"{k:<20} top-1 {v:.2%}  ({round(v * n_eval)} / {n_eval})")
+    print(f"{k:<25} top-1 {v:.2%}  ({round(v * n_eval)} / {n_eval})")
 best = max((k for k in acc if k.startswith("int8, ")), key=acc.get)
 worst = min((k for k in acc if k.startswith("int8, ")), key=acc.get)
-print(f"best calibration here: {best} ({acc['float32'] - acc[best]:+.2%} vs float); worst: {worst} "
-      f"({acc['float32'] - acc[worst]:+.2%}); one image = {1 / n_eval:.2%}")
+print(f"best calibration here: {best} ({100 * (acc[best] - acc['float32']):+.1f} points vs float32); worst: {worst} "
+      f"({100 * (acc[worst] - acc['float32']):+.1f} points); one image = {100 / n_eval:.1f} points")
 ax = bar({k.replace("int8, ", ""): 100 * v for k, v in acc.items()}, ylabel="top-1 %", annotate="{:.1f}",
          title=f"shapes_teacher on {n_eval} held-out images")
 _ = ax.set_ylim(min(acc.values()) * 100 - 5, 100)

@@ -417,14 +417,17 @@ for n in variants:
     timing = (f"{prec_lat[n].median_ms:7.2f} ms   {prec_lat['fp32'].median_ms / prec_lat[n].median_ms:5.2f}x vs fp32"
               if n in prec_lat else "(same graph as the TensorRT placement: not timed)")
     print(f"{n:<34} accuracy {acc[n]:.4f}   {timing}")
+r16 = prec_lat["fp32"].median_ms / prec_lat["fp16"].median_ms
+print(f"verdict: fp16 runs at {r16:.2f}x the fp32 speed here -> "
+      f"{'no real gain (within 10 %)' if 0.9 <= r16 < 1.1 else ('slower' if r16 < 0.9 else 'faster')}")
 ax = bar({n: prec_lat[n].median_ms for n in timed}, ylabel="ms per batch of 16",
          title="onnxruntime CPU latency per precision (lower is better)")
 
 # %% [markdown]
 # > **Erratum (document 000), on this machine.** "FP32 → FP16 gives lower latency" assumes hardware with fast
 # > fp16 arithmetic (a GPU with tensor cores). On this x86 CPU onnxruntime has no fp16 convolution, inserts
-# > `Cast` nodes (counted above) and the fp16 model is *not* faster — compare the fp16 ratio printed above
-# > (0.8–0.95× in the builds of this notebook, i.e. 5–20 % slower). int8 with integer kernels (`QLinearConv`, AVX-512 VNNI here) is where the CPU gains; and the
+# > `Cast` nodes (counted above) and the fp16 model is *not* meaningfully faster — see the verdict line above
+# > (0.8–1.05× across the builds of this notebook). int8 with integer kernels (`QLinearConv`, AVX-512 VNNI here) is where the CPU gains; and the
 # > same Q/DQ file is only fast when the runtime can fuse the pattern it is given.
 #
 # ## 7 · The TensorRT path — *needs TensorRT + NVIDIA GPU*
