@@ -2,8 +2,9 @@
 
 Convention used by the browser test (``tests/test_browser.py``) and the lesson template:
 
-* every lesson builds its main control panel with :func:`interactive_panel`; its **first** control
-  gets the CSS class ``lesson-primary`` and the output it drives the class ``lesson-output``;
+* every lesson builds its main control panel with :func:`interactive_panel`; its **first slider**
+  (or, in a panel without sliders, its first control) gets the CSS class ``lesson-primary`` and the
+  output it drives the class ``lesson-output``;
 * the browser test finds the first ``.lesson-primary`` element of a notebook, changes it (a slider
   one step to the right, a dropdown to its next option, a checkbox toggled) and asserts that the
   ``.lesson-output`` in the same panel changed (text or image).
@@ -43,10 +44,21 @@ def dropdown(description: str, options, value=None, **kw: Any) -> W.Dropdown:
                       style={"description_width": "initial"}, **kw)
 
 
+SLIDERS = (W.IntSlider, W.FloatSlider, W.FloatLogSlider, W.SelectionSlider)
+
+
+def primary_control(controls: dict[str, W.Widget]) -> W.Widget:
+    """The first slider in ``controls`` (insertion order), else the first control."""
+    if not controls:
+        raise ValueError("controls={} is empty: a panel needs at least one control")
+    return next((w for w in controls.values() if isinstance(w, SLIDERS)), next(iter(controls.values())))
+
+
 def interactive_panel(fn: Callable[..., Any], **controls: W.Widget) -> W.VBox:
     """``ipywidgets.interactive(fn, **controls)`` with the browser-test classes applied.
 
-    ``controls`` are keyword arguments of ``fn``; the first one is the lesson's primary control.
+    ``controls`` are keyword arguments of ``fn``. The lesson's primary control -- the one the browser
+    test moves -- is the first slider among them, or the first control when there is no slider.
     Returns the panel (display it as the cell's last expression).
     """
     if not controls:
@@ -55,8 +67,8 @@ def interactive_panel(fn: Callable[..., Any], **controls: W.Widget) -> W.VBox:
         if not isinstance(w, W.ValueWidget):
             raise TypeError(f"control {name}={w!r} must be an ipywidgets value widget (slider, dropdown, ...)")
     panel = W.interactive(fn, **controls)
-    first = next(iter(controls.values()))
-    first.add_class(PRIMARY_CLASS)
+    primary = primary_control(controls)
+    primary.add_class(PRIMARY_CLASS)
     panel.out.add_class(OUTPUT_CLASS)
     panel.add_class("lesson-panel")
     return panel

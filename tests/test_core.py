@@ -91,6 +91,12 @@ def test_interactive_panel_marks_primary_control_and_runs_once():
     assert calls[-1] == (3, "x")
     with pytest.raises(ValueError, match="at least one control"):
         widgets.interactive_panel(lambda: None)
+    # the browser test moves the first *slider*, wherever it stands among the controls
+    later = widgets.interactive_panel(lambda b="x", a=1: None, b=widgets.dropdown("b", ["x", "y"]),
+                                      a=widgets.int_slider("a", 1, 0, 5))
+    assert [widgets.PRIMARY_CLASS in c._dom_classes for c in later.children[:2]] == [False, True]
+    only = widgets.interactive_panel(lambda b="x": None, b=widgets.dropdown("b", ["x", "y"]))
+    assert widgets.PRIMARY_CLASS in only.children[0]._dom_classes
     with pytest.raises(TypeError, match="value widget"):
         widgets.interactive_panel(lambda a: None, a=5)
 

@@ -240,7 +240,7 @@ print(f"ReLU / ReLU6 RMSE: {A.quantization_rmse(A.relu(heavy)) / A.quantization_
 # %% [markdown]
 # ## 6 · Try it: pick an activation
 #
-# The **activation** dropdown (first control) picks the function; the slider sets the x-range. The plot
+# The **x range** slider (the panel's primary control) sets the interval; the dropdown picks the function. The plot
 # shows $f$ and $f'$; the text gives its range on that interval and, for the hard functions, the distance to
 # the smooth function they approximate.
 
