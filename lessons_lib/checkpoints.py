@@ -111,9 +111,23 @@ def build(names: list[str] | None = None) -> None:
         model = RECIPES[name][1]()
         path = DATA_DIR / f"{name}.pt"
         torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, path)
-        man["files"][f"{name}.pt"] = {"sha256": sha256(path), "bytes": path.stat().st_size,
-                                      "command": command(name), "recipe": RECIPES[name][2]}
+        man["files"][f"{name}.pt"] = _entry(path, command(name), RECIPES[name][2])
         print(f"{name}: trained in {time.perf_counter() - t0:.0f} s, {path.stat().st_size / 1024:.0f} KiB")
+    MANIFEST.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
+
+
+def _entry(path: Path, cmd: str, recipe: str) -> dict:
+    return {"sha256": sha256(path), "bytes": path.stat().st_size, "command": cmd, "recipe": recipe}
+
+
+def register(path: Path | str, cmd: str, recipe: str) -> None:
+    """List a file written into ``data/`` (not a checkpoint, e.g. a recorded GPU result) in the manifest,
+    with its sha256, size, the command that rebuilds it and what it holds."""
+    path = Path(path).resolve()
+    if path.parent != DATA_DIR.resolve() or not path.is_file():
+        raise ValueError(f"path={str(path)!r} must be an existing file directly inside data/")
+    man = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"files": {}}
+    man.setdefault("files", {})[path.name] = _entry(path, cmd, recipe)
     MANIFEST.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
 
 

@@ -67,3 +67,19 @@ def test_loads_with_weights_only(sandbox, monkeypatch):
     monkeypatch.setattr(torch, "load", spy)
     checkpoints.load_state("digits_teacher")
     assert seen.get("weights_only") is True
+
+
+def test_register_lists_a_data_file_in_the_manifest(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "MANIFEST.json").write_text('{"files": {}}')
+    monkeypatch.setattr(checkpoints, "DATA_DIR", d)
+    monkeypatch.setattr(checkpoints, "MANIFEST", d / "MANIFEST.json")
+    f = d / "gpu_recorded.json"
+    f.write_text('{"rows": []}')
+    checkpoints.register(f, "python -m lessons_lib.deploy.gpu --record", "a test file")
+    entry = json.loads((d / "MANIFEST.json").read_text())["files"]["gpu_recorded.json"]
+    assert entry["sha256"] == checkpoints.sha256(f) and entry["bytes"] == f.stat().st_size
+    assert entry["command"] == "python -m lessons_lib.deploy.gpu --record"
+    with pytest.raises(ValueError, match="directly inside data/"):
+        checkpoints.register(tmp_path / "elsewhere.json", "x", "y")

@@ -216,3 +216,46 @@ def test_gpu_benchmark_skips_with_a_reason(monkeypatch):
     table = gpu.format_table({"device": "GPU: X", "compile_s": 12.0, "rows": [
         {"variant": "eager fp32", "batch": 1, "ms": 1.5}, {"variant": "eager fp32", "batch": 64, "ms": 2.25}]})
     assert "| eager fp32 | 1.500 ms | 2.250 ms |" in table and "12.0 s" in table
+
+
+def test_gpu_record_round_trip_and_refusals(tmp_path, monkeypatch):
+    from lessons_lib.deploy import gpu
+
+    # a result shaped as gpu_benchmark returns it (the values are test inputs, not measurements)
+    res = {"device": "GPU: test stand-in", "compile_s": None, "rows": [{"variant": "eager fp16", "batch": 1, "ms": 0.5}]}
+    trt_rows = [{"engine": "fp16", "batch": 64, "ms": 0.25, "plan_kib": 300.0, "agreement": 1.0,
+                 "layers": ["Conv_0 + Relu_1", "MaxPool_2"]}]
+    path = gpu.save_record({**res, "tensorrt": trt_rows}, tmp_path / "rec.json")
+    rec = gpu.load_record(path)
+    assert rec["rows"] == res["rows"] and rec["torch"] == torch.__version__ and rec["recorded"]
+    shown = gpu.format_record(rec)
+    assert shown.startswith("RECORDED on") and "not measured on this machine" in shown
+    assert "| eager fp16 | 0.500 ms |" in shown and "TensorRT fp16: 0.250 ms at batch 64" in shown
+    assert "Conv_0 + Relu_1" in shown
+    assert gpu.load_record(tmp_path / "none.json") is None
+    assert "python -m lessons_lib.deploy.gpu --record" in gpu.format_record(None)
+    with pytest.raises(ValueError, match="not a measured gpu_benchmark result"):
+        gpu.save_record({"skipped": "no CUDA GPU"}, tmp_path / "bad.json")
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(ValueError, match="junk.json is not a gpu_benchmark record"):
+        gpu.load_record(tmp_path / "junk.json")
+    # without a GPU, --record writes nothing
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    gpu.main(["--record", str(tmp_path / "cpu.json")])
+    assert not (tmp_path / "cpu.json").exists()
+
+
+def test_gpu_record_in_data_is_listed_in_the_manifest(tmp_path, monkeypatch):
+    import json
+
+    from lessons_lib import checkpoints
+    from lessons_lib.deploy import gpu
+
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setattr(checkpoints, "DATA_DIR", d)
+    monkeypatch.setattr(checkpoints, "MANIFEST", d / "MANIFEST.json")
+    res = {"device": "GPU: test stand-in", "compile_s": None, "rows": [{"variant": "eager fp32", "batch": 1, "ms": 1.0}]}
+    path = gpu.save_record(res, d / "gpu_recorded.json")
+    entry = json.loads((d / "MANIFEST.json").read_text())["files"]["gpu_recorded.json"]
+    assert entry["sha256"] == checkpoints.sha256(path) and "GPU: test stand-in" in entry["recipe"]

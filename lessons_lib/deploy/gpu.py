@@ -10,12 +10,16 @@ layer and keeps the fastest -- the same idea as TensorRT's tactic selection, and
 from __future__ import annotations
 
 import copy
+import datetime
+import json
 import time
+from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from .. import checkpoints
 from ..machine import describe
 from ..profile import measure_side_by_side
 
@@ -85,20 +89,69 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:  # python -m lessons_lib.deploy.gpu
-    """Print the PyTorch GPU table, then build and time fp32 / fp16 / int8 TensorRT engines if possible."""
-    from ..checkpoints import pretrained
+RECORD = Path(__file__).resolve().parent.parent.parent / "data" / "gpu_recorded.json"
+
+
+def save_record(result: dict, path: str | Path = RECORD, *, command: str = "python -m lessons_lib.deploy.gpu --record") -> Path:
+    """Write a *measured* :func:`gpu_benchmark` result (never a skipped one) as JSON, with the date,
+    the torch version and the command that produced it, so a lesson can show it on CPU-only machines."""
+    if not isinstance(result, dict) or "rows" not in result or "device" not in result:
+        raise ValueError(f"result={result!r:.120} is not a measured gpu_benchmark result (it has no 'rows'/'device')")
+    rec = {**result, "recorded": datetime.date.today().isoformat(), "torch": torch.__version__, "command": command}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec, indent=2) + "\n")
+    if path.resolve().parent == checkpoints.DATA_DIR.resolve():   # every file in data/ is in the manifest
+        checkpoints.register(path, command, f"PyTorch GPU latencies measured on {result['device']}")
+    return path
+
+
+def load_record(path: str | Path = RECORD) -> dict | None:
+    """The recorded GPU result, or ``None`` when no GPU run has been recorded yet."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    if "rows" not in rec or "device" not in rec:
+        raise ValueError(f"{path.name} is not a gpu_benchmark record (no 'rows'/'device'); rebuild it with "
+                         "python -m lessons_lib.deploy.gpu --record on a GPU machine")
+    return rec
+
+
+def format_record(rec: dict | None) -> str:
+    """:func:`format_table` of a recorded result, headed by where and when it was measured."""
+    if rec is None:
+        return ("no GPU result recorded yet: on a machine with an NVIDIA GPU run\n"
+                "  python -m lessons_lib.deploy.gpu --record\n"
+                f"which writes data/{RECORD.name} for this cell to show")
+    trt = format_trt(rec["tensorrt"]) if rec.get("tensorrt") else f"TensorRT: {rec.get('tensorrt_skipped', 'not run')}"
+    return (f"RECORDED on {rec['recorded']} with torch {rec['torch']} (`{rec['command']}`), not measured on this "
+            f"machine:\n" + format_table(rec) + "\n" + trt)
+
+
+def main(argv: Sequence[str] | None = None) -> None:  # python -m lessons_lib.deploy.gpu [--record [PATH]]
+    """Print the PyTorch GPU table (``--record`` also saves it, default ``data/gpu_recorded.json``), then
+    build and time fp32 / fp16 / int8 TensorRT engines if possible."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m lessons_lib.deploy.gpu", description=main.__doc__)
+    ap.add_argument("--record", nargs="?", const=str(RECORD), default=None, metavar="PATH",
+                    help=f"save the measured table as JSON (default data/{RECORD.name})")
+    args = ap.parse_args(argv)
     from ..course import BUILD
     from ..data import shapes_splits
     from . import export_onnx, insert_qdq, qdq, to_fp16
     from . import tensorrt as trt_helpers
     import onnx
 
-    model = pretrained("shapes_teacher").eval()
-    print(format_table(gpu_benchmark(model)))
+    model = checkpoints.pretrained("shapes_teacher").eval()
+    result = gpu_benchmark(model)
+    print(format_table(result))
     ok, why = trt_helpers.tensorrt_available()
     if not ok:
         print(f"TensorRT skipped: {why}")
+        if args.record and "skipped" not in result:
+            print(f"recorded: {save_record({**result, 'tensorrt_skipped': why}, args.record)}")
         return
     out = BUILD / "deploy" / "trt"
     out.mkdir(parents=True, exist_ok=True)
@@ -114,10 +167,21 @@ def main() -> None:  # python -m lessons_lib.deploy.gpu
     res = trt_helpers.build_and_run(files, x_test[:64].cuda(), out)
     with torch.inference_mode():
         ref = model(x_test[:64])
+    trt_rows = []
     for label, r in res.items():
         agree = float((r["output"].argmax(1) == ref.argmax(1)).float().mean())
-        print(f"TensorRT {label}: {r['ms']:.3f} ms at batch 64, plan {r['plan_bytes'] / 2**10:.0f} KiB, "
-              f"top-1 agreement with PyTorch {agree:.3f}, {len(r['layers'])} layers: {r['layers'][:6]}")
+        trt_rows.append({"engine": label, "batch": 64, "ms": r["ms"], "plan_kib": r["plan_bytes"] / 2**10,
+                         "agreement": agree, "layers": r["layers"]})
+    print(format_trt(trt_rows))
+    if args.record and "skipped" not in result:
+        print(f"recorded: {save_record({**result, 'tensorrt': trt_rows}, args.record)}")
+
+
+def format_trt(rows: list[dict]) -> str:
+    """One line per TensorRT engine: latency, plan size, agreement with PyTorch, the fused layers."""
+    return "\n".join(f"TensorRT {r['engine']}: {r['ms']:.3f} ms at batch {r['batch']}, plan {r['plan_kib']:.0f} KiB, "
+                     f"top-1 agreement with PyTorch {r['agreement']:.3f}, {len(r['layers'])} engine layers: "
+                     f"{r['layers'][:6]}" for r in rows)
 
 
 if __name__ == "__main__":

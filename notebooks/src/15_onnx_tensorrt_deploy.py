@@ -471,13 +471,19 @@ else:
 # Triton candidates per layer). Run it as a script on a GPU machine: `python -m lessons_lib.deploy.gpu`
 # (it also builds the TensorRT engines when TensorRT is installed). Expect a small CNN to be bound by kernel
 # launches on a big GPU: lower precision barely moves eager latency, fusion does.
+#
+# With `--record` the script also saves its table (and the TensorRT engines' timings and fused layers) to
+# `data/gpu_recorded.json`; the cell below shows that **recorded** result, labelled with its GPU and date, on
+# machines without a GPU — never as a measurement of the machine running the notebook.
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (runs only with a CUDA GPU)
+# NBVAL_IGNORE_OUTPUT  (runs only with a CUDA GPU; the recorded table comes from data/gpu_recorded.json)
 if machine.has_cuda():
     print(gpu.format_table(gpu.gpu_benchmark(model, batch_sizes=(1, 64), repeats=20, compile_mode="max-autotune")))
 else:
     print(gpu.format_table(gpu.gpu_benchmark(model)))
+print()
+print(gpu.format_record(gpu.load_record()))
 
 # %% [markdown]
 # ## 9 · Try it: what each optimisation level leaves of the graph
