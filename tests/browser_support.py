@@ -355,6 +355,18 @@ JS_DECODE_PANEL_IMAGES = """async () => { const imgs = Array.from(
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
   return imgs.map(i => i.naturalWidth); }"""
 
+# Last step before the screenshot (all checks are done): keep the panel's cell and its neighbours, hide
+# the rest. Headless Chromium rasterises in software with a bounded image budget; in a long lesson
+# (every cell rendered, dozens of figures) it painted only the top rows of the panel's new figure
+# although the <img> had loaded and decoded (seen on lesson 08). A short page paints it whole.
+JS_SCREENSHOT_VIEW = """async () => { const panel = document.querySelector('[data-browser-test=panel]');
+  const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell'));
+  const k = cells.findIndex(c => c.contains(panel));
+  cells.forEach((c, j) => { if (j < k - 2 || j > k + 1) c.style.display = 'none'; });
+  panel.scrollIntoView({block: 'center'});
+  await Promise.all(Array.from(panel.querySelectorAll('img')).map(i => i.decode().catch(() => null)));
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); }"""
+
 
 def looks_like_traceback(text: str) -> bool:
     return bool(TRACEBACK_RE.search(text))

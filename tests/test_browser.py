@@ -14,7 +14,8 @@ plot; this test can. One JupyterLab server and one Chromium serve the whole sess
 4. changes the first ``.lesson-primary`` control (slider one step right, or left at its maximum;
    dropdown to the next option; checkbox toggled) and requires that the ``.lesson-output`` of the same
    ``.lesson-panel`` changes, shows no traceback, and -- when it has text -- mentions the new value;
-5. saves a screenshot to ``build/browser/NN_name.png``, scrolled to the panel.
+5. saves a screenshot to ``build/browser/NN_name.png``, scrolled to the panel (cells far from it hidden:
+   see ``browser_support.JS_SCREENSHOT_VIEW``).
 
 No network: see ``tests/browser_support.py``. Skipped, with the reason, where Playwright or
 Chromium cannot be used. Times per notebook are printed at the end of the session and written to
@@ -263,6 +264,7 @@ def test_notebook_in_browser(path, browser, lab):
         page.evaluate("() => document.querySelector('[data-browser-test=panel]').scrollIntoView({block: 'center'})")
         images = page.evaluate(bs.JS_DECODE_PANEL_IMAGES)
         assert all(w > 0 for w in images), f"{name}: an image in the panel's output did not load ({images})"
+        page.evaluate(bs.JS_SCREENSHOT_VIEW)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{path.stem}.png"), full_page=True)
         (SHOTS / f"{path.stem}.FAILED.png").unlink(missing_ok=True)
