@@ -11,7 +11,7 @@
 # 3. Estimate time per image from MACs and peak GFLOPS (document 001's RTX 3080 / RTX 2080 Ti / Raspberry Pi 4B table).
 # 4. Measure real latency here and compare: achieved GFLOPS differ between models with different MAC counts.
 #
-# **Runtime** on a 2-core laptop CPU: about 15 s (`FAST=True`: about 8 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 # Parameters: papermill overrides these (e.g. `papermill ... -p FAST True`).

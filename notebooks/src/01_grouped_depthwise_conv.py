@@ -14,7 +14,7 @@
 # 4. Measure here: predicted FLOP ratio vs measured time ratio, and the GFLOPS each conv type reaches.
 # 5. Check document 004's claims: a dilated 3×3 (d = 2) sees a 5×5 window; 5×1 + 1×5 replaces a 5×5.
 #
-# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 12 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 5 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 # Parameters: papermill overrides these (e.g. `papermill ... -p FAST True`).

@@ -14,7 +14,7 @@
 # 4. v3: SE after the depthwise conv, the tail after global pooling (49× fewer MACs for that layer), the
 #    16-channel stem — each counted and timed.
 #
-# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 10 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer timing repeats and spiral seeds

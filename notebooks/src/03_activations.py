@@ -14,7 +14,7 @@
 # 4. Bounded activations and int8: quantisation error after ReLU vs ReLU6, on the shapes teacher's activations
 #    and on a heavy-tailed distribution.
 #
-# **Runtime** on a 2-core laptop CPU: about 15 s (`FAST=True`: about 8 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 FAST = False          # smaller timing tensor and fewer repeats

@@ -13,7 +13,7 @@
 # 3. Reproduce the four guidelines (G1 equal widths, G2 fewer groups, G3 less fragmentation, G4 fewer
 #    element-wise ops) as side-by-side timings at equal multiply-adds, and check document 004's "about 20 %".
 #
-# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 # Parameters: papermill overrides these (e.g. `papermill ... -p FAST True`).

@@ -13,7 +13,7 @@
 # 4. Count IGC's two group convs against a dense conv of the same width.
 # 5. Count and time a Ghost module against an ordinary conv; check GhostNet's ratio formula.
 #
-# **Runtime** on a 2-core laptop CPU: about 15 s (`FAST=True`: about 8 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 # Parameters: papermill overrides these (e.g. `papermill ... -p FAST True`).

@@ -13,7 +13,7 @@
 # 4. Error vs bits (8/4/2), with a widget.
 # 5. Integer-only inference of one conv layer (Jacob et al. 2018, gemmlowp) reproducing the float result.
 #
-# **Runtime** on a 2-core laptop CPU: about 15 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer calibration images: for CI and quick checks

@@ -13,7 +13,7 @@
 # 5. ONNX Runtime's entropy code path on the same tensor, the zero spike after ReLU, and document 003's tip to
 #    clip sigmoid / tanh inputs at 6 / 3 — measured.
 #
-# **Runtime** on a 2-core laptop CPU: about 25 s (`FAST=True`: about 12 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 5 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer images, a coarser ONNX Runtime histogram: for CI and quick checks

@@ -11,7 +11,7 @@
 # 3. Measure how many real gradients fp16 flushes to zero, with and without loss scaling; bf16 for contrast.
 # 4. Check document 003's "fp16 loses under 1 %" on our teacher, and time fp32 vs bf16 vs fp16 kernels on this CPU.
 #
-# **Runtime** on a 2-core laptop CPU: about 15 s (`FAST=True`: about 8 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 10 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer test images and timing repeats
@@ -388,7 +388,7 @@ ex.bf16_bits.check(0x4048)
 #   almost all of both, while 2²¹ and above overflow the largest gradients (table and curve above).
 # * Document 003's "fp16 loses under 1 %" holds for our teacher: fp16 (simulated, checked against real fp16
 #   kernels) and bf16 stay within a fraction of a point of fp32 (printed above).
-# * On this AVX512-BF16 CPU, bf16 matmuls ran several times faster than fp32 in every build (2.4–4×), the
+# * On this AVX512-BF16 CPU, bf16 matmuls ran several times faster than fp32 in every build (about 2.5–4×), the
 #   whole teacher gained less (1.0–1.5×: its small convolutions carry conversion and layout overhead), and fp16
 #   matmuls reached only a few GFLOP/s, tens of times below fp32: half precision is fast only where the
 #   hardware has kernels for it (this run's ratios are in the verdict line above).

@@ -11,7 +11,7 @@
 # 3. log2 quantisation: a multiply by $2^k$ is a shift — checked exactly.
 # 4. INT8 vs INT4 vs k-means vs log2 vs binary on the same model, and document 003's "aggressive needs retraining".
 #
-# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 20 s (`FAST=True`: about 15 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer test images, bit widths and retraining epochs

@@ -12,7 +12,7 @@
 # 4. A Q/DQ ONNX model with our calibrated scales, run by onnxruntime's int8 kernels: accuracy and latency
 #    vs fp32, and document 003's "int8 without retraining loses 3–15 %" checked.
 #
-# **Runtime** on a 2-core laptop CPU: about 25 s (`FAST=True`: about 12 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 20 s (`FAST=True`: about 15 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer QAT epochs and timing repeats
@@ -322,8 +322,8 @@ ex.int8_scale.check(6.35 / 128)
 # * `torch.ao.quantization` warns it is deprecated (its warning still names removal "in 2.10" under torch 2.14),
 #   PT2E lives in torchao, which is not installed here; onnxruntime runs the int8 model instead.
 # * With Q/DQ pairs on conv inputs *and* outputs, onnxruntime turns all six convolutions into `QLinearConv`
-#   (checked); the int8 teacher runs faster than fp32 onnxruntime at batch 64 on this VNNI CPU (1.4–2.1× in our
-#   runs on a loaded machine; the ratio is printed above) and stays within 0.1 points of fp32 with max /
+#   (checked); the int8 teacher runs faster than fp32 onnxruntime at batch 64 on this VNNI CPU (1.4–2.6× across our
+#   runs; this run's ratio is printed above) and stays within 0.1 points of fp32 with max /
 #   percentile / MSE calibration, while the entropy threshold loses several points (about 10 with 256 images here).
 # * Document 003's "int8 without retraining loses 3–15 %" does not hold for our per-channel models (**erratum**).
 #

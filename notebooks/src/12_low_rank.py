@@ -11,7 +11,7 @@
 # 3. Rank vs reconstruction error vs parameters vs measured latency of one layer, side by side.
 # 4. Factorise every conv at an energy fraction: accuracy before and after a short fine-tune.
 #
-# **Runtime** on a 2-core laptop CPU: about 20 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 15 s (`FAST=True`: about 10 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer test images, timing repeats and fine-tuning images

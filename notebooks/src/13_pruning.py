@@ -12,7 +12,7 @@
 # 3. Measured: 90 % zeros vs the dense original (same time) and channel pruning (real speed-up vs MACs).
 # 4. Network slimming (L1 on BatchNorm scales) vs plain L1-norm channel pruning at equal MACs.
 #
-# **Runtime** on a 2-core laptop CPU: about 30 s (`FAST=True`: about 15 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 20 s (`FAST=True`: about 15 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer images, epochs and timing repeats

@@ -13,7 +13,7 @@
 # 3. Student alone vs KD, FitNet hints and RKD, over several seeds, with 100 labelled digits.
 # 4. Data distillation: the teacher labels the unlabelled images, the student learns from them.
 #
-# **Runtime** on a 2-core laptop CPU: about 25 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 25 s (`FAST=True`: about 15 s).
 
 # %% tags=["parameters"]
 FAST = False          # fewer seeds and epochs

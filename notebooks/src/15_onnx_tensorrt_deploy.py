@@ -14,7 +14,7 @@
 # 3. Build fp16 and int8 graphs the strongly typed way (no precision flags, no calibrator class: Q/DQ nodes
 #    whose scales come from `lessons_lib.quant`'s KL calibration) and check them against onnxruntime's own quantiser.
 #
-# **Runtime** on a 2-core laptop CPU: about 30 s (`FAST=True`: about 20 s; the ONNX export alone takes ~5 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 15 s (`FAST=True`: about 15 s; the ONNX export alone takes ~5 s).
 
 # %% tags=["parameters"]
 # Parameters: papermill overrides these (e.g. `papermill ... -p FAST True`).
