@@ -16,7 +16,6 @@ Document 004 adds the dilated 3x3 (``d = 2``, receptive field 5x5) and the ``5x1
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,8 +29,6 @@ CONV_KINDS = ("standard", "grouped", "depthwise", "pointwise", "separable", "dil
 
 
 # ------------------------------------------------------------------------------------ validation
-
-
 def _pair(name: str, value: object, minimum: int = 1) -> Pair:
     """An int or an (h, w) pair of ints >= ``minimum``, as a tuple."""
     if isinstance(value, (tuple, list)):
