@@ -239,8 +239,10 @@ def test_gpu_record_round_trip_and_refusals(tmp_path, monkeypatch):
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(ValueError, match="junk.json is not a gpu_benchmark record"):
         gpu.load_record(tmp_path / "junk.json")
-    # without a GPU, --record writes nothing
+    # without a GPU, --record writes nothing, and the TensorRT part says why it skipped
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    from lessons_lib.models import TeacherCNN
+    assert set(gpu.tensorrt_rows(TeacherCNN(width=4))) == {"tensorrt_skipped"}
     gpu.main(["--record", str(tmp_path / "cpu.json")])
     assert not (tmp_path / "cpu.json").exists()
 

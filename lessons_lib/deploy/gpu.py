@@ -130,33 +130,38 @@ def format_record(rec: dict | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:  # python -m lessons_lib.deploy.gpu [--record [PATH]]
-    """Print the PyTorch GPU table (``--record`` also saves it, default ``data/gpu_recorded.json``), then
-    build and time fp32 / fp16 / int8 TensorRT engines if possible."""
+    """Print the PyTorch GPU table, then build and time fp32 / fp16 / int8 TensorRT engines if possible;
+    ``--record`` saves both (default ``data/gpu_recorded.json``)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m lessons_lib.deploy.gpu", description=main.__doc__)
     ap.add_argument("--record", nargs="?", const=str(RECORD), default=None, metavar="PATH",
                     help=f"save the measured table as JSON (default data/{RECORD.name})")
     args = ap.parse_args(argv)
+    model = checkpoints.pretrained("shapes_teacher").eval()
+    result = gpu_benchmark(model)
+    print(format_table(result))
+    trt = tensorrt_rows(model)
+    print(format_trt(trt["tensorrt"]) if "tensorrt" in trt else f"TensorRT skipped: {trt['tensorrt_skipped']}")
+    if args.record and "skipped" not in result:
+        print(f"recorded: {save_record({**result, **trt}, args.record)}")
+
+
+def tensorrt_rows(model: nn.Module) -> dict:
+    """``{"tensorrt": [one row per fp32 / fp16 / int8 engine]}`` or ``{"tensorrt_skipped": why}``."""
     from ..course import BUILD
     from ..data import shapes_splits
     from . import export_onnx, insert_qdq, qdq, to_fp16
     from . import tensorrt as trt_helpers
     import onnx
 
-    model = checkpoints.pretrained("shapes_teacher").eval()
-    result = gpu_benchmark(model)
-    print(format_table(result))
     ok, why = trt_helpers.tensorrt_available()
     if not ok:
-        print(f"TensorRT skipped: {why}")
-        if args.record and "skipped" not in result:
-            print(f"recorded: {save_record({**result, 'tensorrt_skipped': why}, args.record)}")
-        return
+        return {"tensorrt_skipped": why}
     out = BUILD / "deploy" / "trt"
     out.mkdir(parents=True, exist_ok=True)
     splits = shapes_splits()
-    x_test, y_test = splits.test.tensors
+    x_test, _ = splits.test.tensors
     fp32 = export_onnx(model, x_test[:2], out / "teacher_fp32.onnx")
     onnx.save(to_fp16(fp32), out / "teacher_fp16.onnx")
     acts, weights = qdq.quantizable_inputs(fp32)
@@ -167,14 +172,9 @@ def main(argv: Sequence[str] | None = None) -> None:  # python -m lessons_lib.de
     res = trt_helpers.build_and_run(files, x_test[:64].cuda(), out)
     with torch.inference_mode():
         ref = model(x_test[:64])
-    trt_rows = []
-    for label, r in res.items():
-        agree = float((r["output"].argmax(1) == ref.argmax(1)).float().mean())
-        trt_rows.append({"engine": label, "batch": 64, "ms": r["ms"], "plan_kib": r["plan_bytes"] / 2**10,
-                         "agreement": agree, "layers": r["layers"]})
-    print(format_trt(trt_rows))
-    if args.record and "skipped" not in result:
-        print(f"recorded: {save_record({**result, 'tensorrt': trt_rows}, args.record)}")
+    return {"tensorrt": [{"engine": label, "batch": 64, "ms": r["ms"], "plan_kib": r["plan_bytes"] / 2**10,
+                          "agreement": float((r["output"].argmax(1) == ref.argmax(1)).float().mean()),
+                          "layers": r["layers"]} for label, r in res.items()]}
 
 
 def format_trt(rows: list[dict]) -> str:
