@@ -55,3 +55,77 @@ def describe(device: str | torch.device = "cpu") -> str:
 
 def has_cuda() -> bool:
     return torch.cuda.is_available()
+
+
+# ------------------------------------------------------------------------------ CPU instruction sets
+_FLAG_NAMES = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+               "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "asimd", "asimddp", "sve", "bf16", "i8mm")
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key = line.split(":", 1)[0].strip().lower()
+                if key in ("flags", "features"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_features() -> dict[str, object]:
+    """What this CPU can do for the lessons' number formats, detected at run time (never assumed).
+
+    Keys (booleans unless noted):
+
+    * ``avx2``, ``avx512f``, ``vnni`` (AVX512-VNNI or AVX-VNNI: int8 dot products into int32),
+      ``avx512_bf16``, ``amx_bf16``, ``amx_int8``, ``avx512_fp16``: what the hardware advertises
+      (``/proc/cpuinfo``; all False where it cannot be read, e.g. macOS).
+    * ``aten_capability`` (str): the SIMD level PyTorch's own kernels use
+      (``torch.backends.cpu.get_cpu_capability()``; ``ATEN_CPU_CAPABILITY=avx2`` lowers it).
+    * ``onednn_max_isa`` (str or None): ``ONEDNN_MAX_CPU_ISA`` when set (oneDNN then ignores newer
+      instructions, e.g. ``AVX2`` hides AVX-512 bf16 from torch's bf16 matmuls and convolutions).
+    * ``bf16_native``: torch's bf16 matmul / conv can use bf16 dot-product instructions here
+      (hardware has ``avx512_bf16`` or ``amx_bf16`` and oneDNN is not capped below AVX-512).
+    * ``int8_kernel`` (str): the x86 int8 GEMM family onnxruntime picks from the hardware (it reads
+      CPUID itself; no environment variable lowers it): ``"amx"``, ``"vnni"``, ``"avx2-vpmaddubsw"``
+      (u8 x s8 pairs summed into a *saturating* int16 -- see :mod:`lessons_lib.quant.x86int8`),
+      or ``"other"`` (not x86 / unknown).
+    """
+    f = _cpu_flags()
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    capped = isa is not None and isa.strip().upper() in ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
+    vnni = "avx512_vnni" in f or "avx_vnni" in f
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+    if not x86 or not f:
+        kernel = "other"
+    elif "amx_int8" in f:
+        kernel = "amx"
+    elif vnni:
+        kernel = "vnni"
+    elif "avx2" in f:
+        kernel = "avx2-vpmaddubsw"
+    else:
+        kernel = "other"
+    return {
+        "avx2": "avx2" in f, "avx512f": "avx512f" in f, "vnni": vnni, "avx512_bf16": "avx512_bf16" in f,
+        "amx_bf16": "amx_bf16" in f, "amx_int8": "amx_int8" in f, "avx512_fp16": "avx512_fp16" in f,
+        "aten_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_isa": isa,
+        "bf16_native": ("avx512_bf16" in f or "amx_bf16" in f) and not capped,
+        "int8_kernel": kernel,
+    }
+
+
+def describe_cpu_features() -> str:
+    """One line for a lesson: the instruction sets that decide bf16 and int8 speed here."""
+    c = cpu_features()
+    yn = {True: "yes", False: "no"}
+    line = (f"AVX2 {yn[c['avx2']]}, AVX-512 {yn[c['avx512f']]}, VNNI {yn[c['vnni']]}, "
+            f"AVX512-BF16 {yn[c['avx512_bf16']]}, AMX {yn[c['amx_bf16'] or c['amx_int8']]}; "
+            f"PyTorch kernels: {c['aten_capability']}")
+    if c["onednn_max_isa"]:
+        line += f", oneDNN capped at {c['onednn_max_isa']}"
+    return line + f"; onnxruntime int8 GEMM: {c['int8_kernel']}"

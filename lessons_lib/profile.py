@@ -192,7 +192,10 @@ def _percentile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _check_timing_args(warmup: object, repeats: object, min_time_s: object) -> None:
+def _check_timing_args(warmup: object, repeats: object, min_time_s: object, budget_s: object = None) -> None:
+    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
+                                 or not budget_s > 0):
+        raise ValueError(f"budget_s={budget_s!r} must be None or a number > 0 (seconds)")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup={warmup!r} must be an int >= 0")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -211,16 +214,19 @@ def _summary(times: list[float], dev: torch.device) -> Latency:
 
 
 def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *, warmup: int = 3,
-                    repeats: int = 20, min_time_s: float = 0.0) -> Latency:
+                    repeats: int = 20, min_time_s: float = 0.0, budget_s: float | None = None) -> Latency:
     """Median wall time of ``model_or_fn(*inputs)`` in ms, synchronising CUDA around each call.
 
     ``inputs`` is a tensor or a tuple of tensors (all on one device). Modules run in eval mode under
     ``torch.inference_mode``. ``min_time_s`` keeps repeating (beyond ``repeats``) until that much
-    time was measured, for very fast calls.
+    time was measured, for very fast calls. ``budget_s`` stops repeating (before ``repeats``, after at
+    least one timed call) once the warm-up and the timed calls have taken that long, so a call that is
+    unexpectedly slow on this machine cannot blow a lesson's time budget; ``Latency.repeats`` says how
+    many calls were timed. ``min_time_s`` never extends past ``budget_s``.
     """
     if not callable(model_or_fn):
         raise TypeError(f"model_or_fn={model_or_fn!r} must be an nn.Module or a callable")
-    _check_timing_args(warmup, repeats, min_time_s)
+    _check_timing_args(warmup, repeats, min_time_s, budget_s)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     dev = _device_of(args)
     cuda = dev.type == "cuda"
@@ -228,12 +234,14 @@ def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *,
     if isinstance(model_or_fn, nn.Module):
         model_or_fn.eval()
     times: list[float] = []
+    t_begin = time.perf_counter()
     with torch.inference_mode():
         for _ in range(warmup):
             model_or_fn(*args)
         sync()
         start = time.perf_counter()
-        while len(times) < repeats or (time.perf_counter() - start) < min_time_s:
+        while not _spent(t_begin, budget_s, len(times)) and (
+                len(times) < repeats or (time.perf_counter() - start) < min_time_s):
             t0 = time.perf_counter()
             model_or_fn(*args)
             sync()
@@ -241,14 +249,20 @@ def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *,
     return _summary(times, dev)
 
 
+def _spent(t_begin: float, budget_s: float | None, n_timed: int) -> bool:
+    return budget_s is not None and n_timed >= 1 and time.perf_counter() - t_begin >= budget_s
+
+
 def measure_side_by_side(candidates: Mapping[str, nn.Module | Callable[..., Any]], inputs: Any, *,
-                         warmup: int = 3, repeats: int = 20) -> dict[str, Latency]:
+                         warmup: int = 3, repeats: int = 20, budget_s: float | None = None) -> dict[str, Latency]:
     """Time several models on the same ``inputs`` in interleaved rounds (A, B, C, A, B, C, ...).
 
     A change of machine load (other processes, clock boost) then hits every candidate alike, so
     ratios of the medians are far steadier than those of separate :func:`measure_latency` runs.
     ``inputs`` is shared (a tensor or a tuple), or a mapping with one entry per candidate.
-    Returns ``{name: Latency}`` in the order of ``candidates``.
+    Returns ``{name: Latency}`` in the order of ``candidates``. ``budget_s`` stops after the round in
+    which the whole measurement (warm-up included) reached that many seconds, with at least one round:
+    every candidate keeps the same number of timed calls.
     """
     if not isinstance(candidates, Mapping) or not candidates:
         raise ValueError(f"candidates={candidates!r} must be a non-empty mapping name -> model or callable")
@@ -263,7 +277,7 @@ def measure_side_by_side(candidates: Mapping[str, nn.Module | Callable[..., Any]
     else:
         shared = inputs if isinstance(inputs, tuple) else (inputs,)
         args = {n: shared for n in candidates}
-    _check_timing_args(warmup, repeats, 0.0)
+    _check_timing_args(warmup, repeats, 0.0, budget_s)
     devs = {n: _device_of(a) for n, a in args.items()}
     cuda = any(d.type == "cuda" for d in devs.values())
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -271,15 +285,66 @@ def measure_side_by_side(candidates: Mapping[str, nn.Module | Callable[..., Any]
         if isinstance(fn, nn.Module):
             fn.eval()
     times: dict[str, list[float]] = {n: [] for n in candidates}
+    t_begin = time.perf_counter()
     with torch.inference_mode():
         for _ in range(warmup):
             for n, fn in candidates.items():
                 fn(*args[n])
         sync()
-        for _ in range(repeats):
+        for r in range(repeats):
+            if _spent(t_begin, budget_s, r):
+                break
             for n, fn in candidates.items():
                 t0 = time.perf_counter()
                 fn(*args[n])
                 sync()
                 times[n].append((time.perf_counter() - t0) * 1e3)
     return {n: _summary(times[n], devs[n]) for n in candidates}
+
+
+def largest_size_within(make_call: Callable[[int], Callable[[], Any]], sizes: Sequence[int],
+                        budget_s: float) -> tuple[int, float]:
+    """The largest of ``sizes`` whose single call ``make_call(size)()`` takes at most ``budget_s`` seconds
+    here, and that call's time in seconds.
+
+    ``sizes`` ascending; each size is timed once, in order, stopping at the first that is over budget
+    (so with sizes growing geometrically the probing costs little more than the call it selects). The
+    smallest size is returned even when it is over budget. For sizing a timing experiment to the
+    measured speed of this machine (e.g. a bf16 matmul that is 100x slower on a CPU without bf16
+    instructions) instead of to an assumption.
+    """
+    if not isinstance(sizes, Sequence) or not sizes or list(sizes) != sorted(sizes):
+        raise ValueError(f"sizes={sizes!r} must be a non-empty ascending sequence")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
+        raise ValueError(f"budget_s={budget_s!r} must be a number > 0 (seconds)")
+    best, best_t = sizes[0], None
+    for n in sizes:
+        call = make_call(n)
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            call()
+            dt = time.perf_counter() - t0
+        if best_t is not None and dt > budget_s:
+            break
+        best, best_t = n, dt
+        if dt > budget_s:
+            break
+    return best, best_t
+
+
+def items_within(budget_s: float, seconds_per_item: float, *, at_least: int, at_most: int,
+                 multiple_of: int = 1) -> int:
+    """How many items (images, batches) a step can process in ``budget_s`` at the measured
+    ``seconds_per_item``: ``budget_s / seconds_per_item`` rounded down to a multiple of ``multiple_of``,
+    clipped to ``[at_least, at_most]``. Lessons use it to shrink an evaluation on a slow CPU and say so.
+    """
+    for name, v in (("budget_s", budget_s), ("seconds_per_item", seconds_per_item)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{name}={v!r} must be a number > 0 (seconds)")
+    for name, v in (("at_least", at_least), ("at_most", at_most), ("multiple_of", multiple_of)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name}={v!r} must be an int >= 1")
+    if at_least > at_most:
+        raise ValueError(f"at_least={at_least} must be <= at_most={at_most}")
+    n = int(budget_s / seconds_per_item) // multiple_of * multiple_of
+    return max(at_least, min(at_most, n))

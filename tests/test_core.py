@@ -14,8 +14,28 @@ def test_compare_prints_a_verdict(capsys):
     assert checks.compare("SE params", 2128, 2128, ref_name="torchvision")
     assert capsys.readouterr().out.strip() == "SE params: ours 2128, torchvision 2128, match: True"
     assert not checks.compare("x", torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]), atol=0.1)
-    assert "max |diff| 0.5" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == "x: ours Tensor(2,) vs reference, within atol 0.1, match: False"
     assert checks.compare("y", 1.0, 1.0 + 1e-9, rtol=1e-6)
+    assert capsys.readouterr().out.strip() == "y: ours vs reference within rtol 1e-06, match: True"
+
+
+def test_compare_prints_no_float_noise(capsys):
+    """Float verdicts print the tolerance, never the values' last digits (they differ between CPUs)."""
+    a, b = 0.8784512345, 0.8784899
+    checks.compare("kl", a, b, ref_name="scipy", rtol=1e-3)
+    checks.compare("kl", a + 1e-12, b, ref_name="scipy", rtol=1e-3)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == out[1] == "kl: ours vs scipy within rtol 0.001, match: True"
+    # no tolerance given: floats are compared within FLOAT_RTOL, not bit for bit
+    assert checks.compare("f", 0.1 + 0.2, 0.3)
+    assert not checks.compare("f", 0.3001, 0.3)
+    assert "within rtol 1e-06" in capsys.readouterr().out
+    assert checks.compare("exact", 2.0**-24, 2.0**-24, ref_name="finfo", show_values=True)
+    assert capsys.readouterr().out.strip() == "exact: ours 5.96046e-08, finfo 5.96046e-08 (within rtol 1e-06), match: True"
+    assert checks.compare("t", torch.arange(3), torch.arange(3))
+    assert capsys.readouterr().out.strip() == "t: ours Tensor(3,) vs reference, exactly equal, match: True"
+    assert checks.compare("pair", (1, 2), (1, 2))
+    assert capsys.readouterr().out.strip() == "pair: ours (1, 2), reference (1, 2), match: True"
 
 
 def test_close_handles_shapes_and_sequences():

@@ -82,29 +82,37 @@ class _Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
-def test_same_scales_as_onnxruntime_quantize_static(setup, tmp_path):
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_same_scales_as_onnxruntime_quantize_static(setup, tmp_path, reduce_range):
     model, full, calib, x = setup
     onnx.save(full, tmp_path / "fp32.onnx")
+    # Like with like: onnxruntime by default also stores each bias as int32 (scale s_x * s_w) and may
+    # enlarge a weight scale so that the int32 bias fits; insert_qdq keeps the bias in fp32. Both are
+    # switched off here, so the two models are the same Q/DQ graph semantically.
     quantize_static(str(tmp_path / "fp32.onnx"), str(tmp_path / "ort.onnx"), _Reader(calib),
                     quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
                     weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": True})
+                    reduce_range=reduce_range,
+                    extra_options={"ActivationSymmetric": True, "QuantizeBias": False,
+                                   "QDQDisableWeightAdjustForInt32Bias": True})
     ort_q = onnx.load(tmp_path / "ort.onnx")
     ort_acts, ort_weights = Q.scales_of(ort_q)
     acts, weights = Q.quantizable_inputs(full)
     ours_a = Q.calibrate_activations(full, acts, calib, method="max")
-    ours_w = Q.weight_scales(full, weights)
+    ours_w = Q.weight_scales(full, weights, reduce_range=reduce_range)  # [-64, 64] = onnxruntime's reduce_range
     for n in acts:  # our max calibration = onnxruntime's symmetric MinMax
         assert ours_a[n] == pytest.approx(ort_acts[n], rel=1e-5), n
     for n in weights:
         np.testing.assert_allclose(ours_w[n], ort_weights[n], rtol=1e-6)
-    # Given onnxruntime's scales for every tensor it quantised, our insertion reproduces its model
-    # (differences: onnxruntime also stores the bias as int32 with scale s_x * s_w; we keep fp32 bias).
+    # Given onnxruntime's scales, our insertion reproduces its model. Both run through the same int8
+    # kernels, so the outputs agree up to float rounding inside the kernels: where a value sits on a
+    # rounding tie of an int8 code the two may differ by one step, and one step of an activation moves
+    # a logit by at most |s_x * w| summed over a layer -- far below 1 % of the logits' range.
     mine = Q.insert_qdq(full, ort_acts, ort_weights)
     y_ort, y_ours = O.run(O.make_session(ort_q), x), O.run(O.make_session(mine), x)
     ref = O.run(O.make_session(full), x)
-    assert np.abs(y_ours - y_ort).max() < 0.05 * np.abs(ref).max()
-    assert (y_ours.argmax(1) == y_ort.argmax(1)).mean() >= 0.875
+    assert np.abs(y_ours - y_ort).max() < 0.01 * np.abs(ref).max()
+    assert (y_ours.argmax(1) == y_ort.argmax(1)).all()
 
 
 def test_insert_qdq_bad_inputs(setup):

@@ -165,7 +165,50 @@ def test_measure_side_by_side_interleaves():
     assert per["m"].median_ms > 0
 
 
+def test_budget_stops_repeating_early_with_at_least_one_call():
+    # each call sleeps 30 ms; a 0.1 s budget (warm-up included) leaves room for a few calls, never 50
+    nap = lambda x: time.sleep(0.03)  # noqa: E731
+    lat = profile.measure_latency(nap, torch.ones(1), warmup=1, repeats=50, budget_s=0.1)
+    assert 1 <= lat.repeats <= 4
+    once = profile.measure_latency(nap, torch.ones(1), warmup=1, repeats=50, budget_s=0.001)
+    assert once.repeats == 1  # the budget was spent by the warm-up: still one timed call
+    capped = profile.measure_latency(lambda x: x, torch.ones(1), repeats=1, min_time_s=10, budget_s=0.05)
+    assert capped.repeats >= 1  # min_time_s does not extend past the budget (the test would take 10 s)
+    both = profile.measure_side_by_side({"a": nap, "b": lambda x: x}, torch.ones(1), warmup=0, repeats=50,
+                                        budget_s=0.1)
+    assert both["a"].repeats == both["b"].repeats and 1 <= both["a"].repeats <= 4
+    full = profile.measure_side_by_side({"a": lambda x: x}, torch.ones(1), warmup=0, repeats=5, budget_s=60)
+    assert full["a"].repeats == 5  # a budget that is not reached changes nothing
+
+
+def test_largest_size_within_stops_at_the_first_size_over_budget():
+    probed = []
+
+    def make(n):
+        return lambda: (probed.append(n), time.sleep(0.01 * n))
+
+    n, t = profile.largest_size_within(make, [1, 2, 4, 8, 16], budget_s=0.05)
+    assert n == 4 and probed == [1, 2, 4, 8] and 0.04 <= t < 0.05 + 0.5
+    n, t = profile.largest_size_within(make, [16, 32], budget_s=0.05)
+    assert n == 16 and t >= 0.16  # the smallest size even when it is over budget
+
+
+def test_items_within():
+    assert profile.items_within(10, 0.02, at_least=100, at_most=1000, multiple_of=100) == 500
+    assert profile.items_within(10, 0.001, at_least=100, at_most=1000) == 1000  # clipped above
+    assert profile.items_within(1, 0.5, at_least=100, at_most=1000) == 100      # clipped below
+    assert profile.items_within(1, 0.3, at_least=1, at_most=10) == 3            # rounded down, never up
+
+
 @pytest.mark.parametrize("call, err, words", [
+    (lambda: profile.items_within(0, 1.0, at_least=1, at_most=2), ValueError, "budget_s=0"),
+    (lambda: profile.items_within(1, 1.0, at_least=3, at_most=2), ValueError, "at_least=3"),
+    (lambda: profile.items_within(1, 1.0, at_least=1, at_most=2, multiple_of=0), ValueError, "multiple_of=0"),
+    (lambda: profile.measure_latency(abs, torch.ones(1), budget_s=0), ValueError, "budget_s=0"),
+    (lambda: profile.measure_side_by_side({"a": abs}, torch.ones(1), budget_s=-1.0), ValueError, "budget_s=-1.0"),
+    (lambda: profile.largest_size_within(lambda n: abs, [4, 2], 1.0), ValueError, "sizes=[4, 2]"),
+    (lambda: profile.largest_size_within(lambda n: abs, [], 1.0), ValueError, "sizes=[]"),
+    (lambda: profile.largest_size_within(lambda n: abs, [1], True), ValueError, "budget_s=True"),
     (lambda: profile.profile_model("resnet", (1, 3, 8, 8)), TypeError, "model=str"),
     (lambda: profile.profile_model(nn.Identity(), (0, 3)), ValueError, "input_shape=(0, 3)"),
     (lambda: profile.profile_model(nn.Identity(), (4,)), ValueError, "input_shape=(4,)"),

@@ -84,8 +84,16 @@ def calibrate_activations(model: onnx.ModelProto, names: list[str], batches: Ite
                                   zero_bin=zero_bin)
 
 
-def weight_scales(model: onnx.ModelProto, names: list[str]) -> dict[str, np.ndarray]:
-    """Per-output-channel symmetric scales ``max|W[c]| / 127`` (``quant.qparams_per_channel``, axis 0)."""
+def weight_scales(model: onnx.ModelProto, names: list[str], *, reduce_range: bool = False) -> dict[str, np.ndarray]:
+    """Per-output-channel symmetric scales ``max|W[c]| / 127`` (``quant.qparams_per_channel``, axis 0).
+
+    ``reduce_range=True``: ``max|W[c]| / 64``, codes in [-64, 64], exactly onnxruntime's ``reduce_range``
+    for int8 weights. It is the remedy for x86 CPUs without VNNI, whose int8 kernel sums pairs of u8 x s8
+    products in a saturating int16 (:mod:`lessons_lib.quant.x86int8`): with ``|w| <= 64`` a pair stays at
+    most ``2 * 255 * 64 = 32640 <= 32767``. The weights are still stored as int8; they lose one bit.
+    """
+    if not isinstance(reduce_range, bool):
+        raise TypeError(f"reduce_range={reduce_range!r} must be a bool")
     m = as_model(model)
     inits = {i.name: i for i in m.graph.initializer}
     out = {}
@@ -94,6 +102,8 @@ def weight_scales(model: onnx.ModelProto, names: list[str]) -> dict[str, np.ndar
             raise ValueError(f"weight {n!r} is not an initializer of the model")
         w = torch.from_numpy(numpy_helper.to_array(inits[n]).copy())
         s, _ = quant.qparams_per_channel(w, axis=0, symmetric=True)
+        if reduce_range:
+            s = s * (127 / 64)
         out[n] = s.numpy().astype(np.float32)
     return out
 

@@ -4,7 +4,8 @@ The Q/DQ insertion itself is :func:`lessons_lib.deploy.qdq.insert_qdq` (symmetri
 per output channel). This module adds what lesson 11 needs on top:
 
 * **Where.** onnxruntime's CPU provider rewrites ``DequantizeLinear -> Conv -> QuantizeLinear`` into one
-  ``QLinearConv`` (int8 x int8 -> int32 accumulate -> requantise; VNNI ``vpdpbusd`` on this CPU). A Conv
+  ``QLinearConv`` (int8 x int8 -> int32 accumulate -> requantise: ``vpdpbusd`` on CPUs with VNNI, the
+  saturating ``vpmaddubsw`` on AVX2 without it -- see :func:`default_reduce_range`). A Conv
   whose *output* has no Q node stays a float Conv fed by DQ nodes -- correct, but no faster. So besides
   the inputs of every Conv / Gemm (TensorRT's placement, :func:`deploy.qdq.quantizable_inputs`), the
   outputs of the Convs get a Q/DQ pair too (:func:`qdq_tensor_names`).
@@ -68,10 +69,25 @@ def scales_from_histograms(hists: Mapping[str, Histogram], method: str = "max", 
     return out
 
 
-def quantize_onnx(model: onnx.ModelProto, hists: Mapping[str, Histogram], method: str = "max") -> onnx.ModelProto:
+def default_reduce_range() -> bool:
+    """True on an x86 CPU whose int8 kernel saturates (AVX2 / AVX-512 without VNNI, see
+    :mod:`lessons_lib.quant.x86int8`), else False: what :func:`quantize_onnx` uses by default here."""
+    from ..machine import cpu_features
+
+    return cpu_features()["int8_kernel"] == "avx2-vpmaddubsw"
+
+
+def quantize_onnx(model: onnx.ModelProto, hists: Mapping[str, Histogram], method: str = "max", *,
+                  reduce_range: bool | None = None) -> onnx.ModelProto:
     """The int8 Q/DQ model: activation scales from ``hists`` by ``method``, per-channel weight scales
-    ``max|W_c| / 127``, inserted by :func:`lessons_lib.deploy.qdq.insert_qdq`."""
+    ``max|W_c| / 127`` (``/ 64`` with ``reduce_range``), inserted by :func:`lessons_lib.deploy.qdq.insert_qdq`.
+
+    ``reduce_range=None`` picks :func:`default_reduce_range` for this CPU: off where the int8 kernel is
+    exact (VNNI, AMX, not x86), on where onnxruntime's kernel would saturate (lesson 11 measures both).
+    Pass True or False to choose.
+    """
     from ..deploy.qdq import insert_qdq, weight_scales
 
+    rr = default_reduce_range() if reduce_range is None else reduce_range
     _, weights = qdq_tensor_names(model)
-    return insert_qdq(model, scales_from_histograms(hists, method), weight_scales(model, weights))
+    return insert_qdq(model, scales_from_histograms(hists, method), weight_scales(model, weights, reduce_range=rr))

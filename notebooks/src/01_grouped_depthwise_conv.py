@@ -130,7 +130,7 @@ for c1, c2 in [(16, 16), (32, 64), (64, 128), (128, 256), (256, 512)]:
 layer = conv.conv_layer("separable", 32, 64, 3)
 x = torch.randn(1, 32, 56, 56)
 compare("separable 32->64 MAC ratio", round(fvcore_macs(layer, x) / fvcore_macs(nn.Conv2d(32, 64, 3, padding=1), x), 6),
-        round(conv.separable_ratio(64, 3), 6), ref_name="1/c2 + 1/k^2")
+        round(conv.separable_ratio(64, 3), 6), ref_name="1/c2 + 1/k^2", show_values=True)  # ratios of integers
 
 # %% [markdown]
 # **The slip.** Document 001 writes the separable parameter total as $h_1 w_1 c_2 + c_1 c_2$. The depthwise

@@ -72,7 +72,7 @@ with torch.no_grad():
     z = u.mean((2, 3))                                                    # squeeze
     gate = torch.sigmoid(torch.relu(z @ ours.fc1.weight.flatten(1).T + ours.fc1.bias)
                          @ ours.fc2.weight.flatten(1).T + ours.fc2.bias)  # excitation
-    compare("SE by the formula", ours(u), u * gate[:, :, None, None], ref_name="squeeze/excite/scale by hand", atol=1e-6)
+    compare("SE by the formula", ours(u), u * gate[:, :, None, None], ref_name="squeeze/excite/scale by hand", atol=1e-5)
     print(f"gate shape {tuple(ours.gate(u).shape)}, all in (0, 1): {bool(((gate > 0) & (gate < 1)).all())}")
 _ = compare(f"SE params (C={C}, r={r})", n_params(ours), n_params(ref), ref_name="torchvision")
 

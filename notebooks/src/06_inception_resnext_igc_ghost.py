@@ -164,7 +164,7 @@ for bn in branches.modules():   # random BN statistics: the copy must move them 
 branches.eval()
 grouped = grouped_from_branches(branches).eval()
 x = torch.randn(2, 256, 14, 14)
-compare("32 branches vs one grouped conv", branches(x), grouped(x), ref_name="grouped", atol=1e-5)
+compare("32 branches vs one grouped conv", branches(x), grouped(x), ref_name="grouped", atol=1e-4)
 compare("params", n_params(branches), n_params(grouped), ref_name="grouped")
 tv = Bottleneck(256, 64, groups=32, base_width=4)   # resnext50_32x4d's first-stage block
 grouped.load_state_dict(tv.state_dict())
@@ -247,9 +247,9 @@ for s in (2, 3, 4):
     macs_g = profile_model(gm, (1, c_in, HW, HW)).total_macs
     macs_p = profile_model(plain, (1, c_in, HW, HW)).total_macs
     compare(f"s={s}: MAC saving, counted", round(macs_p / macs_g, 4), round(ghost_speedup(c_in, s, 1, 3), 4),
-            ref_name="Eq. 4")
+            ref_name="Eq. 4", show_values=True)  # ratios of integer counts: the same on every CPU
     compare(f"s={s}: weight saving, counted", round(conv2d_params(c_in, c_out, 1) / conv_w, 4),
-            round(ghost_speedup(c_in, s, 1, 3), 4), ref_name="Eq. 4")
+            round(ghost_speedup(c_in, s, 1, 3), 4), ref_name="Eq. 4", show_values=True)
 print(f"paper's form s*c/(c+s-1) for c={c_in}: " + ", ".join(f"s={s}: {s * c_in / (c_in + s - 1):.3f}" for s in (2, 3, 4)))
 
 # %% [markdown]
