@@ -187,11 +187,12 @@ def run_all(parameters: dict | None = None, *, out_dir: Path = BUILD / "executed
 
 
 def write_report(results: list[dict], parameters: dict) -> Path:
-    from .machine import describe
+    from .machine import describe, describe_cpu_features
 
     total = sum(r["seconds"] for r in results)
     lines = ["# Headless run of every notebook", "",
-             f"Machine: {describe('cpu')}", f"Parameters: {parameters or 'notebook defaults'}", "",
+             f"Machine: {describe('cpu')}", f"Instruction sets: {describe_cpu_features()}",
+             f"Parameters: {parameters or 'notebook defaults'}", "",
              "| notebook | status | wall time (s) | code cells | note |", "| --- | --- | ---: | ---: | --- |"]
     for r in results:
         note = "cached: unchanged since its last OK run" if r.get("cached") else r["error"]

@@ -125,7 +125,7 @@ def describe_cpu_features() -> str:
     yn = {True: "yes", False: "no"}
     line = (f"AVX2 {yn[c['avx2']]}, AVX-512 {yn[c['avx512f']]}, VNNI {yn[c['vnni']]}, "
             f"AVX512-BF16 {yn[c['avx512_bf16']]}, AMX {yn[c['amx_bf16'] or c['amx_int8']]}; "
-            f"PyTorch kernels: {c['aten_capability']}")
+            f"PyTorch kernels: {c['aten_capability']}, native bf16 {yn[c['bf16_native']]}")
     if c["onednn_max_isa"]:
         line += f", oneDNN capped at {c['onednn_max_isa']}"
     return line + f"; onnxruntime int8 GEMM: {c['int8_kernel']}"

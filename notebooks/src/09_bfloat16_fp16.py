@@ -11,7 +11,8 @@
 # 3. Measure how many real gradients fp16 flushes to zero, with and without loss scaling; bf16 for contrast.
 # 4. Check document 003's "fp16 loses under 1 %" on our teacher, and time fp32 vs bf16 vs fp16 kernels on this CPU.
 #
-# **Runtime** headless on a 2-core CPU, kernel start included: about 10 s (`FAST=True`: about 10 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 11 s (`FAST=True`: about 9 s);
+# about 26 s where oneDNN and ATen are restricted to AVX2 (no bf16 instructions: the bf16 timings shrink to their budget).
 
 # %% tags=["parameters"]
 FAST = False          # fewer test images and timing repeats

@@ -13,7 +13,8 @@
 #    vs fp32; what a CPU without VNNI does to it (saturation, `reduce_range`); document 003's "int8 without
 #    retraining loses 3–15 %" checked.
 #
-# **Runtime** headless on a 2-core CPU, kernel start included: about 20 s (`FAST=True`: about 15 s).
+# **Runtime** headless on a 2-core CPU, kernel start included: about 26 s (`FAST=True`: about 20 s);
+# the same where oneDNN and ATen are restricted to AVX2.
 
 # %% tags=["parameters"]
 FAST = False          # fewer QAT epochs and timing repeats
