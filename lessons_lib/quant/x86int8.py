@@ -104,7 +104,8 @@ def int8_conv2d(q_x: torch.Tensor, w_q: torch.Tensor, *, stride, padding, dilati
     into a saturating int16; the shift is removed exactly afterwards, as onnxruntime does."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel={kernel!r} must be one of {KERNELS}")
-    stride, padding, dilation = tuple(stride), tuple(padding), tuple(dilation)
+    stride, padding, dilation = (_pair(v, name) for v, name in ((stride, "stride"), (padding, "padding"),
+                                                               (dilation, "dilation")))
     acc = _exact_conv(q_x, w_q, stride, padding, dilation, groups)
     if kernel == "exact":
         return acc.round().to(torch.int64)
@@ -133,6 +134,21 @@ def int8_conv2d(q_x: torch.Tensor, w_q: torch.Tensor, *, stride, padding, dilati
         if corr is not None:
             acc[:, g * og:(g + 1) * og] += corr.reshape(n, og, h_out, w_out)
     return acc.round().to(torch.int64)
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        return (v[0], v[1])
+    raise ValueError(f"{name}={v!r} must be an int or a pair of ints")
+
+
+def _symmetric_pads(a: dict, op: str) -> tuple[int, int]:
+    pads = a.get("pads", [0, 0, 0, 0])
+    if pads[0] != pads[2] or pads[1] != pads[3] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise ValueError(f"{op} pads={list(pads)}: only symmetric explicit padding is emulated")
+    return pads[0], pads[1]
 
 
 # ---------------------------------------------------------------------------------- Q/DQ interpreter
@@ -190,6 +206,8 @@ def _run(model: onnx.ModelProto, x: torch.Tensor, kernel: str) -> torch.Tensor:
         if op not in SUPPORTED:
             raise ValueError(f"op {op!r} (node {node.name!r}) is not supported by the emulation; supported: {SUPPORTED}")
         if op == "QuantizeLinear":
+            if len(ins) < 3 or ins[2] is None:  # ONNX default: uint8 with zero point 0
+                ins = [ins[0], ins[1], torch.zeros((), dtype=torch.uint8)]
             y = _quantize(ins[0], ins[1], ins[2], a.get("axis", 1))
             q_int[node.output[0]] = y
             env[node.output[0]] = y.to(ins[2].dtype if ins[2] is not None else torch.uint8)
@@ -230,10 +248,8 @@ def _int8_linear(node, op, a, dq_of, env, kernel) -> torch.Tensor:
         k = len(qw.shape) - 2
         if k != 2:
             raise ValueError(f"Conv {node.name!r}: only 2-D convolutions are emulated")
-        pads = a.get("pads", [0, 0, 0, 0])
-        if pads[0] != pads[2] or pads[1] != pads[3] or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise ValueError(f"Conv {node.name!r}: only symmetric explicit padding is emulated")
-        acc = int8_conv2d(qx, qw, stride=tuple(a.get("strides", [1, 1])), padding=(pads[0], pads[1]),
+        pads = _symmetric_pads(a, f"Conv {node.name!r}")
+        acc = int8_conv2d(qx, qw, stride=tuple(a.get("strides", [1, 1])), padding=pads,
                           dilation=tuple(a.get("dilations", [1, 1])), groups=a.get("group", 1), kernel=kernel)
         y = acc.to(torch.float64) * sx * sw.reshape(-1, 1, 1) if sw.ndim else acc.to(torch.float64) * sx * sw
         return y + bias.reshape(1, -1, 1, 1) if bias is not None else y
@@ -250,8 +266,8 @@ def _int8_linear(node, op, a, dq_of, env, kernel) -> torch.Tensor:
 def _float_op(op: str, a: dict, ins: list) -> torch.Tensor:
     x = ins[0].to(torch.float64) if ins[0] is not None and ins[0].is_floating_point() else ins[0]
     if op == "Conv":
-        pads = a.get("pads", [0, 0, 0, 0])
-        y = F.conv2d(x, ins[1].to(torch.float64), stride=a.get("strides", [1, 1]), padding=(pads[0], pads[1]),
+        pads = _symmetric_pads(a, "Conv")
+        y = F.conv2d(x, ins[1].to(torch.float64), stride=a.get("strides", [1, 1]), padding=pads,
                      dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
         return y + ins[2].to(torch.float64).reshape(1, -1, 1, 1) if len(ins) > 2 and ins[2] is not None else y
     if op in ("Gemm", "MatMul"):
@@ -267,14 +283,14 @@ def _float_op(op: str, a: dict, ins: list) -> torch.Tensor:
         hi = ins[2].item() if len(ins) > 2 and ins[2] is not None else float("inf")
         return x.clamp(lo, hi)
     if op in ("MaxPool", "AveragePool"):
-        pads = a.get("pads", [0, 0, 0, 0])
+        pads = _symmetric_pads(a, op)
         fn = F.max_pool2d if op == "MaxPool" else F.avg_pool2d
         kw = {"ceil_mode": bool(a.get("ceil_mode", 0))}
         if op == "MaxPool":
             kw["dilation"] = a.get("dilations", [1, 1])
         else:
             kw["count_include_pad"] = bool(a.get("count_include_pad", 0))
-        return fn(x, a["kernel_shape"], a.get("strides", a["kernel_shape"]), (pads[0], pads[1]), **kw)
+        return fn(x, a["kernel_shape"], a.get("strides", a["kernel_shape"]), pads, **kw)
     if op == "GlobalAveragePool":
         return x.mean(dim=(2, 3), keepdim=True)
     if op == "ReduceMean":

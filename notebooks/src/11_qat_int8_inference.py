@@ -261,7 +261,7 @@ variants = {"weights [-127, 127]": int8.quantize_onnx(fp32_onnx, hists, "max", r
             "reduce_range [-64, 64]": int8.quantize_onnx(fp32_onnx, hists, "max", reduce_range=True)}
 t0 = time.perf_counter()
 x86int8.run_qdq_model(variants["weights [-127, 127]"], Xte[:100], "vpmaddubsw")
-n_emu = profile.items_within(EMU_BUDGET_S / 3, (time.perf_counter() - t0) / 100, at_least=min(300, N_EVAL),
+n_emu = profile.items_within(EMU_BUDGET_S / 2, (time.perf_counter() - t0) / 100, at_least=min(100, N_EVAL),
                              at_most=N_EVAL, multiple_of=100)
 xe, ye = Xte[:n_emu], yte[:n_emu].numpy()
 correct32 = dort.predict(sess32, xe).argmax(1) == ye
