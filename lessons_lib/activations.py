@@ -22,25 +22,28 @@ PReLU / ReLU6 / hard-swish / SELU as "bag of specials"), document 003 (quantisat
 Document 001 writes ReLU6 as ``max(max(0, x), 6)``; :func:`relu6_as_printed_in_doc001` keeps that
 expression so lesson 03 can show it is >= 6 everywhere.
 
-:data:`ACTIVATIONS` is the registry lesson 03 plots and times: name -> :class:`Activation`
-(function, analytic derivative, torch reference, output range).
+:data:`ACTIVATIONS` is the one activation registry: lesson 03 plots and times it (name -> :class:`Activation`:
+function, analytic derivative, torch reference, output range), and the blocks build their layers from
+it with :func:`module` (name -> a fresh ``nn.Module``).
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from torch import nn
 
+from . import validate as V
 from .profile import measure_latency
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "selu", "sigmoid", "hard_sigmoid", "swish", "hard_swish",
-    "mish", "relu6_as_printed_in_doc001", "Activation", "ACTIVATIONS", "get", "derivative",
+    "mish", "relu6_as_printed_in_doc001", "Activation", "ACTIVATIONS", "get", "derivative", "module",
     "max_error_on_grid", "time_per_element", "quantize_max_calibrated", "quantization_rmse", "activation_inputs",
 ]
 
@@ -52,37 +55,78 @@ def _check(x: object, name: str = "x") -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name}={type(x).__name__} must be a torch.Tensor")
     if not x.is_floating_point():
-        raise TypeError(f"{name} has dtype={x.dtype}; activations need a floating dtype (e.g. torch.float32)")
+        raise TypeError(f"{name}={V.show(x)} has dtype={x.dtype}; activations need a floating dtype (e.g. torch.float32)")
     return x
 
 
 # ------------------------------------------------------------------------------------- functions
 def relu(x: torch.Tensor) -> torch.Tensor:
-    """max(0, x)."""
+    """max(0, x).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``max(0, x)``.
+    """
     return _check(x).clamp_min(0)
 
 
 def relu6(x: torch.Tensor) -> torch.Tensor:
-    """min(max(0, x), 6): ReLU with an upper bound (MobileNet v1/v2)."""
+    """min(max(0, x), 6): ReLU with an upper bound (MobileNet v1/v2).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``min(max(0, x), 6)``, in [0, 6].
+    """
     return _check(x).clamp(0.0, 6.0)
 
 
 def relu6_as_printed_in_doc001(x: torch.Tensor) -> torch.Tensor:
-    """Document 001's formula ``max(max(0, x), 6)`` taken literally -- it is >= 6 everywhere (a slip)."""
+    """Document 001's formula ``max(max(0, x), 6)`` taken literally -- it is >= 6 everywhere (a slip).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``max(max(0, x), 6)``, >= 6 everywhere.
+    """
     return torch.maximum(_check(x).clamp_min(0), torch.tensor(6.0, dtype=x.dtype, device=x.device))
 
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
-    """x for x > 0, ``negative_slope * x`` otherwise."""
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
-        raise TypeError(f"negative_slope={negative_slope!r} must be a number")
+    """x for x > 0, ``negative_slope * x`` otherwise.
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+        negative_slope: slope for x <= 0 (any finite real number; default 0.01).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``x`` where ``x > 0``, else ``negative_slope * x``.
+    """
+    V.real("negative_slope", negative_slope)
     x = _check(x)
     return torch.where(x > 0, x, x * negative_slope)
 
 
 def prelu(x: torch.Tensor, weight: torch.Tensor | float = 0.25) -> torch.Tensor:
-    """Leaky ReLU whose slope ``weight`` is learned: a scalar or one per channel (dim 1 of ``x``)."""
+    """Leaky ReLU whose slope ``weight`` is learned: a scalar or one per channel (dim 1 of ``x``).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+        weight: slope for x <= 0: a finite real number, or a real-dtype tensor that is 0-d, has one element, or
+            has ``x.shape[1]`` elements (1-d; one slope per channel, broadcast over dim 1). Default 0.25.
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``x`` where ``x > 0``, else ``weight * x``.
+    """
     x = _check(x)
+    if isinstance(weight, torch.Tensor):
+        V.tensor("weight", weight, dtype="number")
+    else:
+        V.real("weight", weight)
     w = torch.as_tensor(weight, dtype=x.dtype, device=x.device)
     if w.ndim > 1 or (w.ndim == 1 and w.numel() not in (1, x.shape[1] if x.ndim > 1 else 1)):
         raise ValueError(f"weight has shape {tuple(w.shape)}; need a scalar or one slope per channel "
@@ -93,35 +137,77 @@ def prelu(x: torch.Tensor, weight: torch.Tensor | float = 0.25) -> torch.Tensor:
 
 
 def selu(x: torch.Tensor) -> torch.Tensor:
-    """Scaled ELU (self-normalising): ``scale * (x if x > 0 else alpha * (e^x - 1))``."""
+    """Scaled ELU (self-normalising): ``scale * (x if x > 0 else alpha * (e^x - 1))``.
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: SELU of ``x``, bounded below by ``-scale * alpha`` (about -1.7581).
+    """
     x = _check(x)
     return SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x.clamp_max(0)))
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """The logistic function 1 / (1 + e^-x)."""
+    """The logistic function 1 / (1 + e^-x).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``1 / (1 + e^-x)``, in [0, 1].
+    """
     return torch.sigmoid(_check(x))
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
-    """relu6(x + 3) / 6: a piecewise-linear sigmoid (0 below -3, 1 above 3) -- MobileNet v3's SE gate."""
+    """relu6(x + 3) / 6: a piecewise-linear sigmoid (0 below -3, 1 above 3) -- MobileNet v3's SE gate.
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``relu6(x + 3) / 6``, in [0, 1].
+    """
     return relu6(_check(x) + 3.0) / 6.0
 
 
 def swish(x: torch.Tensor) -> torch.Tensor:
-    """x * sigmoid(x) (= SiLU, swish with beta = 1)."""
+    """x * sigmoid(x) (= SiLU, swish with beta = 1).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``x * sigmoid(x)``.
+    """
     x = _check(x)
     return x * torch.sigmoid(x)
 
 
 def hard_swish(x: torch.Tensor) -> torch.Tensor:
-    """x * relu6(x + 3) / 6 = x * hard_sigmoid(x): approximates *swish* (not sigmoid) with no exp."""
+    """x * relu6(x + 3) / 6 = x * hard_sigmoid(x): approximates *swish* (not sigmoid) with no exp.
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``x * relu6(x + 3) / 6``.
+    """
     x = _check(x)
     return x * (relu6(x + 3.0) / 6.0)
 
 
 def mish(x: torch.Tensor) -> torch.Tensor:
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)).
+
+    Args:
+        x: input ``Tensor`` of any shape, floating dtype (``TypeError`` otherwise).
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: ``x * tanh(softplus(x))``.
+    """
     x = _check(x)
     return x * torch.tanh(F.softplus(x))
 
@@ -172,7 +258,8 @@ def _d_mish(x):
 
 @dataclass(frozen=True)
 class Activation:
-    """One registry entry: ``fn`` (ours), ``grad`` (analytic derivative), ``ref`` (torch), output range."""
+    """One registry entry: ``fn`` (ours), ``grad`` (analytic derivative), ``ref`` (torch), output range,
+    ``module`` (the ``torch.nn`` layer class computing ``ref``)."""
 
     name: str
     fn: Callable[[torch.Tensor], torch.Tensor]
@@ -181,6 +268,7 @@ class Activation:
     lo: float
     hi: float
     formula: str
+    module: type[nn.Module]
 
     @property
     def bounded_above(self) -> bool:
@@ -190,22 +278,36 @@ class Activation:
 _INF = math.inf
 #: name -> :class:`Activation`; PReLU uses its default initial slope 0.25 (as ``nn.PReLU()``).
 ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
-    Activation("relu", relu, _d_relu, F.relu, 0.0, _INF, r"\max(0, x)"),
-    Activation("relu6", relu6, _d_relu6, F.relu6, 0.0, 6.0, r"\min(\max(0, x), 6)"),
-    Activation("leaky_relu", leaky_relu, _d_leaky, F.leaky_relu, -_INF, _INF, r"x \text{ if } x>0 \text{ else } 0.01x"),
+    Activation("relu", relu, _d_relu, F.relu, 0.0, _INF, r"\max(0, x)", nn.ReLU),
+    Activation("relu6", relu6, _d_relu6, F.relu6, 0.0, 6.0, r"\min(\max(0, x), 6)", nn.ReLU6),
+    Activation("leaky_relu", leaky_relu, _d_leaky, F.leaky_relu, -_INF, _INF, r"x \text{ if } x>0 \text{ else } 0.01x",
+               nn.LeakyReLU),
     Activation("prelu", prelu, _d_prelu, lambda x: F.prelu(x, torch.tensor([0.25], dtype=x.dtype)), -_INF, _INF,
-               r"x \text{ if } x>0 \text{ else } a x"),
-    Activation("selu", selu, _d_selu, F.selu, -SELU_SCALE * SELU_ALPHA, _INF, r"\lambda(x \text{ if } x>0 \text{ else } \alpha(e^x-1))"),
-    Activation("sigmoid", sigmoid, _d_sigmoid, torch.sigmoid, 0.0, 1.0, r"1/(1+e^{-x})"),
-    Activation("hard_sigmoid", hard_sigmoid, _d_hard_sigmoid, F.hardsigmoid, 0.0, 1.0, r"\mathrm{ReLU6}(x+3)/6"),
-    Activation("swish", swish, _d_swish, F.silu, -0.2784645427610738, _INF, r"x\,\sigma(x)"),
-    Activation("hard_swish", hard_swish, _d_hard_swish, F.hardswish, -0.375, _INF, r"x\,\mathrm{ReLU6}(x+3)/6"),
-    Activation("mish", mish, _d_mish, F.mish, -0.3088434130172504, _INF, r"x \tanh(\ln(1+e^x))"),
+               r"x \text{ if } x>0 \text{ else } a x", nn.PReLU),
+    Activation("selu", selu, _d_selu, F.selu, -SELU_SCALE * SELU_ALPHA, _INF, r"\lambda(x \text{ if } x>0 \text{ else } \alpha(e^x-1))",
+               nn.SELU),
+    Activation("sigmoid", sigmoid, _d_sigmoid, torch.sigmoid, 0.0, 1.0, r"1/(1+e^{-x})", nn.Sigmoid),
+    Activation("hard_sigmoid", hard_sigmoid, _d_hard_sigmoid, F.hardsigmoid, 0.0, 1.0, r"\mathrm{ReLU6}(x+3)/6",
+               nn.Hardsigmoid),
+    Activation("swish", swish, _d_swish, F.silu, -0.2784645427610738, _INF, r"x\,\sigma(x)", nn.SiLU),
+    Activation("hard_swish", hard_swish, _d_hard_swish, F.hardswish, -0.375, _INF, r"x\,\mathrm{ReLU6}(x+3)/6",
+               nn.Hardswish),
+    Activation("mish", mish, _d_mish, F.mish, -0.3088434130172504, _INF, r"x \tanh(\ln(1+e^x))", nn.Mish),
 )}
+#: the activations whose output lies in [0, 1]: the gates of a squeeze-and-excitation block
+GATES = tuple(n for n, a in ACTIVATIONS.items() if a.lo >= 0 and a.hi <= 1)
 
 
 def get(name: str) -> Activation:
-    """The registry entry ``name`` (see :data:`ACTIVATIONS`)."""
+    """The registry entry ``name`` (see :data:`ACTIVATIONS`).
+
+    Args:
+        name: an activation name, one of the keys of :data:`ACTIVATIONS` (``"relu"``, ``"relu6"``, ...,
+            ``"mish"``).
+
+    Returns:
+        :class:`Activation`: the registry entry (function, derivative, torch reference, output range).
+    """
     if not isinstance(name, str):
         raise TypeError(f"name={name!r} must be a str")
     if name not in ACTIVATIONS:
@@ -213,21 +315,67 @@ def get(name: str) -> Activation:
     return ACTIVATIONS[name]
 
 
+def module(name: str, *, inplace: bool = False, choices: Sequence[str] | None = None,
+           param: str = "activation") -> nn.Module:
+    """A fresh ``nn.Module`` for activation ``name`` (``ACTIVATIONS[name].module``), e.g. ``nn.ReLU6()``.
+
+    Args:
+        name: an activation name, one of ``choices``; a name outside them raises
+            ``ValueError("<param>=<name> must be one of [...]")``.
+        inplace: build it in place (``nn.ReLU(inplace=True)``); only for the layer classes that take an
+            ``inplace`` argument (not sigmoid / prelu: ``ValueError`` for those). Default ``False``.
+        choices: the allowed names, a non-empty list / tuple of keys of :data:`ACTIVATIONS`
+            (default ``None``: all of them).
+        param: the caller's argument name used in the error message (a non-empty str; default ``"activation"``).
+
+    Returns:
+        ``nn.Module``: a new instance of ``ACTIVATIONS[name].module``.
+    """
+    V.string("param", param, non_empty=True)
+    allowed = list(ACTIVATIONS) if choices is None else V.sequence(
+        "choices", choices, lambda n, v: V.choice(n, v, list(ACTIVATIONS)))
+    V.choice(param, name, sorted(allowed))
+    V.boolean("inplace", inplace)
+    cls = ACTIVATIONS[name].module
+    if not inplace:
+        return cls()
+    if "inplace" not in inspect.signature(cls).parameters:
+        raise ValueError(f"{param}={name!r} has no in-place form ({cls.__name__}); use inplace=False")
+    return cls(inplace=True)
+
+
 def derivative(name: str, x: torch.Tensor) -> torch.Tensor:
-    """The analytic derivative f'(x) of activation ``name`` (at kinks: the right-open convention of torch)."""
+    """The analytic derivative f'(x) of activation ``name`` (at kinks: the right-open convention of torch).
+
+    Args:
+        name: an activation name, one of the keys of :data:`ACTIVATIONS`.
+        x: input ``Tensor`` of any shape, floating dtype.
+
+    Returns:
+        ``Tensor`` of the same shape and dtype as ``x``: f'(x) elementwise (prelu at its initial slope 0.25,
+        leaky_relu at 0.01).
+    """
     return get(name).grad(_check(x))
 
 
 # --------------------------------------------------------------------------------- measurements
 def max_error_on_grid(f: Callable, g: Callable, lo: float = -8.0, hi: float = 8.0,
                       n: int = 160_001) -> tuple[float, float]:
-    """``(max |f(x) - g(x)|, the x where it occurs)`` over ``n`` evenly spaced points of [lo, hi] (float64)."""
-    if not (callable(f) and callable(g)):
-        raise TypeError(f"f={f!r} and g={g!r} must be callables Tensor -> Tensor")
-    if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo < hi):
+    """``(max |f(x) - g(x)|, the x where it occurs)`` over ``n`` evenly spaced points of [lo, hi] (float64).
+
+    Args:
+        f, g: callables ``Tensor -> Tensor`` (elementwise, e.g. two activations), called on a float64 1-d tensor.
+        lo, hi: the interval's ends, finite numbers with ``lo < hi`` (default [-8, 8]).
+        n: number of grid points (int >= 2; default 160 001).
+
+    Returns:
+        ``tuple[float, float]``: the largest absolute difference and the grid point ``x`` where it occurs.
+    """
+    V.function("f", f), V.function("g", g)
+    V.real("lo", lo), V.real("hi", hi)
+    if not lo < hi:
         raise ValueError(f"lo={lo!r}, hi={hi!r} must be numbers with lo < hi")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n={n!r} must be an int >= 2")
+    V.integer("n", n, 2)
     x = torch.linspace(lo, hi, n, dtype=torch.float64)
     err = (f(x) - g(x)).abs()
     i = int(err.argmax())
@@ -239,38 +387,60 @@ def time_per_element(names: list[str] | None = None, *, numel: int = 2**22, repe
     """Median nanoseconds per element of each activation (ours) on a ``numel`` float32 tensor.
 
     All activations run on the same random input, interleaved in one process, so ratios are fair.
+
+    Args:
+        names: the activations to time, a non-empty list of keys of :data:`ACTIVATIONS` (default ``None``: all).
+        numel: number of elements of the input tensor (int >= 1; default 2**22).
+        repeats: timed runs per activation, after 2 warm-up runs (int >= 1; default 15).
+        device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a ``torch.device``.
+
+    Returns:
+        ``dict[str, float]``: name -> median time per element in nanoseconds.
     """
-    names = list(ACTIVATIONS) if names is None else names
-    for n in names:
-        get(n)
-    if isinstance(numel, bool) or not isinstance(numel, int) or numel < 1:
-        raise ValueError(f"numel={numel!r} must be a positive int")
+    names = list(ACTIVATIONS) if names is None else V.sequence(
+        "names", names, lambda n, v: V.choice(n, v, sorted(ACTIVATIONS)))
+    V.integer("numel", numel, 1), V.integer("repeats", repeats, 1)
+    device = V.device("device", device)
     x = torch.randn(numel, device=device) * 4
     return {n: measure_latency(get(n).fn, x, warmup=2, repeats=repeats).median_ms * 1e6 / numel for n in names}
 
 
-def quantize_max_calibrated(x: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, float]:
+def quantize_max_calibrated(x: torch.Tensor, num_bits: int = 8) -> tuple[torch.Tensor, float]:
     """Unsigned uniform quantisation of a non-negative tensor with the scale set by its maximum.
 
-    ``S = max(x) / (2^bits - 1)``, ``q = clamp(round(x / S), 0, 2^bits - 1)``; returns
-    ``(q * S, S)`` (the dequantised tensor and the scale). Equals
-    ``torch.fake_quantize_per_tensor_affine(x, S, 0, 0, 2^bits - 1)``.
+    ``S = max(x) / (2^num_bits - 1)``, ``q = clamp(round(x / S), 0, 2^num_bits - 1)``. Equals
+    ``torch.fake_quantize_per_tensor_affine(x, S, 0, 0, 2^num_bits - 1)``.
+
+    Args:
+        x: non-empty, non-negative ``Tensor`` of any shape, floating dtype (e.g. activations after ReLU / ReLU6).
+        num_bits: bit width (int in [2, 16]; default 8).
+
+    Returns:
+        ``tuple[Tensor, float]``: ``(q * S, S)``, the dequantised tensor (same shape and dtype as ``x``) and the
+        scale ``S`` (an all-zero ``x`` gives a copy of ``x`` and ``S = 0.0``).
     """
     x = _check(x)
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 16:
-        raise ValueError(f"bits={bits!r} must be an int in [2, 16]")
+    V.integer("num_bits", num_bits, 2, 16)
     if x.numel() == 0 or float(x.min()) < 0:
-        raise ValueError("x must be non-empty and non-negative (quantise activations after ReLU / ReLU6)")
-    qmax = 2**bits - 1
+        raise ValueError(f"x={V.show(x)} must be non-empty and non-negative (quantise activations after ReLU / ReLU6)")
+    qmax = 2**num_bits - 1
     scale = float(x.max()) / qmax
     if scale == 0:
         return x.clone(), 0.0
     return torch.clamp(torch.round(x / scale), 0, qmax) * scale, scale
 
 
-def quantization_rmse(x: torch.Tensor, bits: int = 8) -> float:
-    """Root-mean-square error of :func:`quantize_max_calibrated` on ``x``."""
-    xq, _ = quantize_max_calibrated(x, bits)
+def quantization_rmse(x: torch.Tensor, num_bits: int = 8) -> float:
+    """Root-mean-square error of :func:`quantize_max_calibrated` on ``x``.
+
+    Args:
+        x: non-empty, non-negative ``Tensor`` of any shape, floating dtype.
+        num_bits: bit width (int in [2, 16]; default 8).
+
+    Returns:
+        ``float``: ``sqrt(mean((dequantised - x)^2))``, in the units of ``x`` (computed in float64).
+    """
+    xq, _ = quantize_max_calibrated(x, num_bits)
     return float(((xq - x).double() ** 2).mean().sqrt())
 
 
@@ -280,13 +450,27 @@ def activation_inputs(model: nn.Module, x: torch.Tensor, kinds: tuple = (nn.ReLU
 
     Captured with forward *pre*-hooks and cloned, so in-place activations (``ReLU(inplace=True)``) do
     not overwrite the record. Lesson 03 feeds these real pre-activations to ReLU and ReLU6.
+
+    Args:
+        model: an ``nn.Module`` with at least one submodule of ``kinds``; run once in eval mode (its
+            training flag is restored afterwards).
+        x: the model's input, a floating-dtype ``Tensor`` (e.g. ``Tensor[N, C, H, W]``).
+        kinds: an ``nn.Module`` class or a non-empty tuple of them (default ``(nn.ReLU, nn.ReLU6)``).
+
+    Returns:
+        ``dict[str, Tensor]``: qualified module name -> a detached copy of the first input it received.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be an nn.Module")
+    V.module("model", model)
     _check(x)
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not all(isinstance(k, type) and issubclass(k, nn.Module) for k in kinds):
+        raise TypeError(f"kinds={V.show(kinds)} must be an nn.Module class or a tuple of them")
+    if not kinds:
+        raise ValueError("kinds=() must name at least one nn.Module class")
     mods = {n: m for n, m in model.named_modules() if isinstance(m, kinds)}
     if not mods:
-        raise ValueError(f"model has no activation module of kinds={tuple(k.__name__ for k in kinds)}")
+        raise ValueError(f"model={type(model).__name__} has no activation module of "
+                         f"kinds={tuple(k.__name__ for k in kinds)}")
     out: dict[str, torch.Tensor] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, args, n=n: out.__setitem__(n, args[0].detach().clone()))
              for n, m in mods.items()]

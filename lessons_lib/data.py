@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .validate import int_at_least
+from .validate import array, int_at_least, real, tensor
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "ring",
                  "h-stripes", "v-stripes", "checker", "diagonal", "dots")
@@ -38,11 +38,7 @@ class Splits:
 
 
 def _check_unit(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name}={value!r} must be a number in [0, 1]")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name}={value!r} must be in [0, 1]")
-    return float(value)
+    return real(name, value, 0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------ digits
@@ -50,6 +46,13 @@ def digits_splits(seed: int = 0) -> Splits:
     """scikit-learn's 1797 handwritten digits as ``Tensor[N, 1, 8, 8]`` floats in [0, 1].
 
     The split is stratified 60/20/20 with ``random_state=seed`` (default 0: the course's fixed split).
+
+    Args:
+        seed: ``random_state`` of the split (int >= 0; default 0).
+
+    Returns:
+        :class:`Splits`: ``train`` / ``val`` / ``test`` :class:`TensorDataset` s of (``Tensor[n, 1, 8, 8]`` float32,
+        ``Tensor[n]`` int64 labels), 1078 / 359 / 360 images; ``classes`` ``("0", ..., "9")``.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -63,6 +66,35 @@ def digits_splits(seed: int = 0) -> Splits:
     va, te = train_test_split(rest, test_size=0.5, stratify=d.target[rest], random_state=seed)
     pick = lambda i: TensorDataset(X[np.sort(i)], y[np.sort(i)])  # noqa: E731
     return Splits(pick(tr), pick(va), pick(te), tuple(str(i) for i in range(10)))
+
+
+def labelled_split(dataset: TensorDataset, fraction: float = 0.5, *, seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
+    """Split a labelled training set into a **labelled** part and an **unlabelled** part (labels kept, for
+    measuring pseudo-label quality only), stratified by class, disjoint, deterministic.
+
+    The course's rule for distillation lessons: a teacher is trained on the labelled part only, and the
+    unlabelled part is the data it labels for a student (document 004's data distillation) -- the teacher
+    must never have seen it (``tests/test_no_leakage.py``).
+
+    Args:
+        dataset: a ``TensorDataset`` of ``(X, y)`` with integer labels ``y``, e.g. ``digits_splits().train``.
+        fraction: share of each class that is labelled, in (0, 1).
+        seed: ``random_state`` of the stratified split (int >= 0).
+
+    Returns:
+        ``(labelled, unlabelled)``: two ``TensorDataset`` s, rows in their original order within each.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not (isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2):
+        raise TypeError(f"dataset={type(dataset).__name__} must be a TensorDataset of (X, y)")
+    fraction = real("fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
+    seed = int_at_least("seed", seed, 0)
+    X, y = dataset.tensors
+    idx = np.arange(len(y))
+    lab, unl = train_test_split(idx, train_size=fraction, stratify=y.numpy(), random_state=seed)
+    lab, unl = np.sort(lab), np.sort(unl)
+    return TensorDataset(X[lab], y[lab]), TensorDataset(X[unl], y[unl])
 
 
 # ------------------------------------------------------------------------------------------ shapes
@@ -111,6 +143,16 @@ def make_shapes(n: int = 5000, *, seed: int = 0, difficulty: float = 0.5, size: 
     textures filling a random square patch. ``difficulty`` in [0, 1] scales pixel noise, background
     gradients, distractor lines, how close the foreground and background colours are, and how far
     stripe angles and ring thickness wander (so neighbouring classes blur into each other).
+
+    Args:
+        n: number of images (int >= 1; default 5000); the classes are balanced (``n // 10`` or one more each).
+        seed: seed of the ``PCG64`` generator (int >= 0; default 0).
+        difficulty: a number in [0, 1] (default 0.5; a Python int / float or a NumPy float).
+        size: image side in pixels (int >= 8; default 32).
+
+    Returns:
+        ``tuple[Tensor, Tensor]``: images ``Tensor[n, 3, size, size]`` uint8 and labels ``Tensor[n]`` int64 in
+        0..9 (indices into :data:`SHAPE_CLASSES`).
     """
     n = int_at_least("n", n, 1)
     seed = int_at_least("seed", seed, 0)
@@ -166,13 +208,31 @@ def make_shapes(n: int = 5000, *, seed: int = 0, difficulty: float = 0.5, size: 
 
 
 def normalize_shapes(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float, mean 0.5 and std 0.25 removed (what the shapes models expect)."""
+    """uint8 images -> float, mean 0.5 and std 0.25 removed (what the shapes models expect).
+
+    Args:
+        x: ``Tensor[N, 3, H, W]`` (any shape, any real dtype) of pixel values 0..255, e.g. from
+            :func:`make_shapes`.
+
+    Returns:
+        ``float32`` tensor of the same shape, ``(x / 255 - SHAPES_MEAN) / SHAPES_STD``.
+    """
+    tensor("x", x, dtype="number")
     return (x.float() / 255.0 - SHAPES_MEAN) / SHAPES_STD
 
 
 def shapes_splits(n_train: int = 6000, n_val: int = 1000, n_test: int = 2000, *, seed: int = 0,
                   difficulty: float = 0.5, size: int = 32) -> Splits:
-    """Train / val / test :class:`TensorDataset` s of normalised shapes images (one generation, split in order)."""
+    """Train / val / test :class:`TensorDataset` s of normalised shapes images (one generation, split in order).
+
+    Args:
+        n_train, n_val, n_test: images in each split (ints >= 1; defaults 6000, 1000, 2000).
+        seed, difficulty, size: as in :func:`make_shapes` (int >= 0; number in [0, 1]; int >= 8).
+
+    Returns:
+        :class:`Splits`: (``Tensor[n, 3, size, size]`` float32 normalised by :func:`normalize_shapes`,
+        ``Tensor[n]`` int64 labels) per split; ``classes`` is :data:`SHAPE_CLASSES`.
+    """
     for name, val in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         int_at_least(name, val, 1)
     X, y = make_shapes(n_train + n_val + n_test, seed=seed, difficulty=difficulty, size=size)
@@ -197,7 +257,18 @@ class DetectionSet:
 
 
 def card_corners(cx: float, cy: float, w: float, h: float, angle: float) -> np.ndarray:
-    """The 4 corners (x, y) of a w x h rectangle centred at (cx, cy), rotated by ``angle`` radians."""
+    """The 4 corners (x, y) of a w x h rectangle centred at (cx, cy), rotated by ``angle`` radians.
+
+    Args:
+        cx, cy: centre in pixels (finite reals).
+        w, h: width and height in pixels (> 0).
+        angle: rotation in radians, counter-clockwise in image coordinates (finite).
+
+    Returns:
+        ``float64`` array ``[4, 2]``: top-left, top-right, bottom-right, bottom-left before rotation.
+    """
+    cx, cy, angle = real("cx", cx), real("cy", cy), real("angle", angle)
+    w, h = real("w", w, 0, low_open=True), real("h", h, 0, low_open=True)
     c, s = math.cos(angle), math.sin(angle)
     half = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], dtype=np.float64) / 2
     rot = np.array([[c, -s], [s, c]])
@@ -205,7 +276,20 @@ def card_corners(cx: float, cy: float, w: float, h: float, angle: float) -> np.n
 
 
 def polygon_mask(corners: np.ndarray, size: int) -> np.ndarray:
-    """Pixels (sampled at their centres) inside a convex quadrilateral, as bool ``[size, size]``."""
+    """Pixels (sampled at their centres) inside a convex quadrilateral, as bool ``[size, size]``.
+
+    Args:
+        corners: ``[4, 2]`` array of (x, y) corners in order around the quadrilateral (as from
+            :func:`card_corners`).
+        size: image side in pixels (>= 1).
+
+    Returns:
+        ``bool`` array ``[size, size]``, True inside (edges included).
+    """
+    corners = array("corners", corners, ndim=2)
+    if corners.shape != (4, 2):
+        raise ValueError(f"corners has shape {corners.shape}; it must be [4, 2] (four (x, y) corners)")
+    size = int_at_least("size", size, 1)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     inside = np.ones((size, size), dtype=bool)
     sign = None
@@ -226,6 +310,17 @@ def make_id_cards(n: int = 64, *, seed: int = 0, size: int = 128, max_cards: int
     Background: sinusoidal texture plus noise; clutter: distractor rectangles (square-ish, so not
     card-shaped) and lines with no box. Boxes are the exact axis-aligned extents of the card corners,
     clipped to the image. Cards are placed so that they do not overlap.
+
+    Args:
+        n: number of images (int >= 1; default 64).
+        seed: seed of the ``PCG64`` generator (int >= 0; default 0).
+        size: image side ``S`` in pixels (int >= 32; default 128).
+        max_cards: most cards per image (int >= 1; default 3); fewer when a card finds no free place in 20 tries.
+        difficulty: a number in [0, 1] (default 0.5): more rotation, clutter, lighting and noise.
+
+    Returns:
+        :class:`DetectionSet`: ``images`` ``Tensor[n, 3, S, S]`` uint8, and per image ``boxes`` ``Tensor[K_i, 4]``
+        float32 (x1, y1, x2, y2 in pixels) and ``corners`` ``Tensor[K_i, 4, 2]`` float32, ``1 <= K_i <= max_cards``.
     """
     n = int_at_least("n", n, 1)
     seed = int_at_least("seed", seed, 0)

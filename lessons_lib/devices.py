@@ -10,6 +10,8 @@ measured latencies are longer, and why models with equal MACs can run at differe
 """
 from __future__ import annotations
 
+from .validate import choice, real
+
 #: peak fp32 throughput in GFLOPS, as document 001 lists it (memory in GiB as listed there)
 DOC001_DEVICES: dict[str, dict] = {
     "RTX 3080": {"kind": "cloud GPU", "memory": "10G", "gflops": 29117.0},
@@ -19,26 +21,33 @@ DOC001_DEVICES: dict[str, dict] = {
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}={value!r} must be a positive number")
-    if not value > 0:
-        raise ValueError(f"{name}={value!r} must be > 0")
-    return float(value)
+    return real(name, value, 0, low_open=True)
 
 
 def estimate_ms(macs: float, gflops: float | str) -> float:
     """Best-case milliseconds for ``macs`` multiply-accumulates at ``gflops`` peak.
 
-    ``gflops`` is a number (GFLOPS) or a device name of :data:`DOC001_DEVICES`.
+    Args:
+        macs: multiply-accumulates of one forward pass (> 0).
+        gflops: peak in GFLOPS (> 0), or a device name of :data:`DOC001_DEVICES`.
+
+    Returns:
+        ``2 * macs / (gflops * 1e9)`` in milliseconds.
     """
     if isinstance(gflops, str):
-        if gflops not in DOC001_DEVICES:
-            raise ValueError(f"gflops={gflops!r} is not a device; choose one of {sorted(DOC001_DEVICES)} or give a number")
+        gflops = choice("gflops", gflops, sorted(DOC001_DEVICES))
         gflops = DOC001_DEVICES[gflops]["gflops"]
     macs = _positive("macs", macs)
     return 2.0 * macs / (_positive("gflops", gflops) * 1e9) * 1e3
 
 
 def achieved_gflops(macs: float, ms: float) -> float:
-    """Throughput a measured run actually reached: 2 * MACs / time, in GFLOPS."""
+    """Throughput a measured run actually reached: 2 * MACs / time, in GFLOPS.
+
+    Args:
+        macs: multiply-accumulates of the run (> 0); ms: its measured time in milliseconds (> 0).
+
+    Returns:
+        GFLOPS as a float.
+    """
     return 2.0 * _positive("macs", macs) / (_positive("ms", ms) * 1e-3) / 1e9

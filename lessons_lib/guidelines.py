@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .conv import conv2d_macs, conv2d_out_size, memory_bytes
 from .profile import measure_latency
+from . import validate as V
 from .validate import int_at_least
 
 __all__ = ["Case", "mac_1x1", "g1_cases", "g2_cases", "g3_cases", "g4_cases", "time_cases", "cases_table",
@@ -43,22 +45,30 @@ class Case:
 
 def mac_1x1(h: int, w: int, c1: int, c2: int, groups: int = 1) -> int:
     """Memory access (elements) of a 1x1 conv ``c1 -> c2`` with ``groups`` on an ``h x w`` map:
-    ``hw(c1 + c2) + c1·c2/g`` (ShuffleNet v2, Eq. 1 for ``g = 1``, Eq. 2 in general)."""
+    ``hw(c1 + c2) + c1·c2/g`` (ShuffleNet v2, Eq. 1 for ``g = 1``, Eq. 2 in general).
+
+    Args:
+        h, w: height and width of the feature map (ints >= 1).
+        c1, c2: input / output channels (ints >= 1, both divisible by ``groups``).
+        groups: ``g`` (int >= 1 dividing ``c1`` and ``c2``; default 1).
+
+    Returns:
+        ``int``: memory access in elements (x4 for float32 bytes).
+    """
     for n, v in (("h", h), ("w", w), ("c1", c1), ("c2", c2), ("groups", groups)):
         int_at_least(n, v)
     if c1 % groups or c2 % groups:
         raise ValueError(f"groups={groups} must divide c1={c1} and c2={c2}")
-    return h * w * (c1 + c2) + c1 * c2 // groups
+    return memory_bytes(c1 * c2 // groups, h * w * c1, h * w * c2, bytes_per_elem=1)  # = hw(c1 + c2) + c1·c2/g
 
 
 def _conv_cost(conv: nn.Conv2d, h: int, w: int, batch: int = 1) -> tuple[int, int, int, int]:
-    """(macs, mem, h_out, w_out) of one conv on a batch of h x w inputs."""
-    kh, kw = conv.kernel_size
-    ho = (h + 2 * conv.padding[0] - kh) // conv.stride[0] + 1
-    wo = (w + 2 * conv.padding[1] - kw) // conv.stride[1] + 1
-    weights = conv.weight.numel()
-    macs = batch * ho * wo * conv.out_channels * (conv.in_channels // conv.groups) * kh * kw
-    return macs, batch * (h * w * conv.in_channels + ho * wo * conv.out_channels) + weights, ho, wo
+    """(macs, mem, h_out, w_out) of one conv on a batch of h x w inputs (weights counted once per batch)."""
+    ho, wo = conv2d_out_size((h, w), conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    macs = batch * conv2d_macs(conv.in_channels, conv.out_channels, conv.kernel_size, (ho, wo), conv.groups)
+    mem = memory_bytes(conv.weight.numel(), batch * h * w * conv.in_channels, batch * ho * wo * conv.out_channels,
+                       bytes_per_elem=1)
+    return macs, mem, ho, wo
 
 
 def _seq_cost(net: nn.Module, hw: int, batch: int = 1) -> tuple[int, int]:
@@ -79,12 +89,23 @@ def _input(c: int, hw: int, batch: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------- G1
 def g1_cases(c: int = 128, hw: int = 28, ratios=(1, 2, 6, 12), blocks: int = 5, batch: int = 1) -> list[Case]:
     """G1: equal widths minimise memory access. ``blocks`` blocks of two 1x1 convs ``c1 -> c2 -> c1``
-    (Table 1 of the paper) with ``c1 = round(c/√r)``, ``c2 = r·c1``, so ``c1·c2 ≈ c²`` (equal multiply-adds)."""
+    (Table 1 of the paper) with ``c1 = round(c/√r)``, ``c2 = r·c1``, so ``c1·c2 ≈ c²`` (equal multiply-adds).
+
+    Args:
+        c: the reference width (int >= 1; default 128).
+        ratios: the ratios ``r = c2/c1``, a non-empty list / tuple of ints >= 1 (default ``(1, 2, 6, 12)``).
+        hw: height = width of the input maps (int >= 1; default 28).
+        blocks: number of blocks (int >= 1; default 5).
+        batch: images per input (int >= 1; default 1); ``macs`` and ``mem`` count the whole batch.
+
+    Returns:
+        ``list[Case]``: one case per ratio, each with a seeded random input ``Tensor[batch, C, hw, hw]``, its
+        ``macs`` and ``mem`` (elements); ``info`` holds ``c1``, ``c2``, ``ratio``.
+    """
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
         int_at_least(n, v)
     cases = []
-    for r in ratios:
-        int_at_least("ratio", r)
+    for r in V.sequence("ratios", ratios, lambda n, v: V.integer(n, v, 1)):
         c1 = max(1, round(c / math.sqrt(r)))
         c2 = r * c1
         net = nn.Sequential(*[nn.Conv2d(a, b, 1, bias=False) for _ in range(blocks) for a, b in ((c1, c2), (c2, c1))])
@@ -96,12 +117,23 @@ def g1_cases(c: int = 128, hw: int = 28, ratios=(1, 2, 6, 12), blocks: int = 5, 
 # ---------------------------------------------------------------------------------------------- G2
 def g2_cases(c: int = 128, hw: int = 28, groups=(1, 2, 4, 8), blocks: int = 10, batch: int = 1) -> list[Case]:
     """G2: more groups raise memory access. ``blocks`` 1x1 group convs ``c_g -> c_g`` (Table 2) with
-    ``c_g = c·√g`` rounded to a multiple of ``g``, so ``c_g²/g ≈ c²`` (equal multiply-adds)."""
+    ``c_g = c·√g`` rounded to a multiple of ``g``, so ``c_g²/g ≈ c²`` (equal multiply-adds).
+
+    Args:
+        c: the reference width (int >= 1; default 128).
+        groups: the group counts ``g``, a non-empty list / tuple of ints >= 1 (default ``(1, 2, 4, 8)``).
+        hw: height = width of the input maps (int >= 1; default 28).
+        blocks: number of blocks (int >= 1; default 10).
+        batch: images per input (int >= 1; default 1); ``macs`` and ``mem`` count the whole batch.
+
+    Returns:
+        ``list[Case]``: one case per group count, each with a seeded random input ``Tensor[batch, C, hw, hw]``, its
+        ``macs`` and ``mem`` (elements); ``info`` holds ``groups``, ``c``.
+    """
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
         int_at_least(n, v)
     cases = []
-    for g in groups:
-        int_at_least("groups", g)
+    for g in V.sequence("groups", groups, lambda n, v: V.integer(n, v, 1)):
         cg = max(g, round(c * math.sqrt(g) / g) * g)
         net = nn.Sequential(*[nn.Conv2d(cg, cg, 1, groups=g, bias=False) for _ in range(blocks)])
         macs, mem = _seq_cost(net, hw, batch)
@@ -129,41 +161,59 @@ def g3_cases(c: int = 128, hw: int = 28, fragments=(1, 2, 4), blocks: int = 10, 
     * ``n``-fragment **parallel**: ``n`` 1x1 convs ``c -> c/n`` on the same input, concatenated.
 
     ``1`` fragment is one 1x1 conv ``c -> c`` (Table 3 of the paper keeps the multiply-adds equal the same way).
+
+    Args:
+        c: the width (int >= 1, divisible by every fragment count; default 128).
+        fragments: the fragment counts ``n``, a non-empty list / tuple of ints >= 1 dividing ``c``
+            (default ``(1, 2, 4)``).
+        hw: height = width of the input maps (int >= 1; default 28).
+        blocks: number of blocks (int >= 1; default 10).
+        batch: images per input (int >= 1; default 1); ``macs`` and ``mem`` count the whole batch.
+
+    Returns:
+        ``list[Case]``: one case for ``n = 1``, two (series, parallel) for each other ``n``, each with a
+        seeded random input ``Tensor[batch, C, hw, hw]``, its ``macs`` and ``mem`` (elements); ``info`` holds
+        ``n`` and ``kind``.
     """
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
         int_at_least(n, v)
     cases = []
-    for n in fragments:
-        int_at_least("fragments", n)
+    for n in V.sequence("fragments", fragments, lambda name, v: V.integer(name, v, 1)):
         if c % n:
             raise ValueError(f"fragments={n} must divide c={c}")
         if n == 1:
             net = nn.Sequential(*[nn.Conv2d(c, c, 1, bias=False) for _ in range(blocks)])
-            cases.append(Case("1 fragment", net, _input(c, hw, batch), *_costs(net, hw, batch), {"n": 1, "kind": "single"}))
+            cases.append(Case("1 fragment", net, _input(c, hw, batch), *_seq_cost(net, hw, batch), {"n": 1, "kind": "single"}))
             continue
         w = round(c / math.sqrt(n))
         net = nn.Sequential(*[nn.Conv2d(w, w, 1, bias=False) for _ in range(blocks * n)])
-        cases.append(Case(f"{n} in series (c = {w})", net, _input(w, hw, batch), *_costs(net, hw, batch),
+        cases.append(Case(f"{n} in series (c = {w})", net, _input(w, hw, batch), *_seq_cost(net, hw, batch),
                           {"n": n, "kind": "series"}))
         net = nn.Sequential(*[_Parallel(c, n) for _ in range(blocks)])
-        cases.append(Case(f"{n} in parallel (c = {c})", net, _input(c, hw, batch), *_costs(net, hw, batch),
+        cases.append(Case(f"{n} in parallel (c = {c})", net, _input(c, hw, batch), *_seq_cost(net, hw, batch),
                           {"n": n, "kind": "parallel"}))
     return cases
-
-
-def _costs(net, hw, batch):
-    return _seq_cost(net, hw, batch)
 
 
 # ---------------------------------------------------------------------------------------------- G4
 class Bottleneck(nn.Module):
     """ResNet bottleneck ``1x1 (c -> c/4) -> 3x3 -> 1x1 (c/4 -> c)`` (Table 4 of ShuffleNet v2), with the
     element-wise ops switchable: ``relu`` after each conv and after the add, ``shortcut`` the identity add.
-    No BatchNorm (the paper's Table 4 unit has none: it would be folded into the convs at inference)."""
+    No BatchNorm (the paper's Table 4 unit has none: it would be folded into the convs at inference).
+
+    ``Tensor[N, c, H, W] -> Tensor[N, c, H, W]``.
+
+    Args:
+        c: channels (int >= 1, divisible by 4).
+        relu: apply the ReLUs (default ``True``).
+        shortcut: add the identity shortcut (default ``True``).
+    """
 
     def __init__(self, c: int, *, relu: bool = True, shortcut: bool = True):
         super().__init__()
         int_at_least("c", c)
+        V.boolean("relu", relu)
+        V.boolean("shortcut", shortcut)
         if c % 4:
             raise ValueError(f"c={c} must be divisible by 4 (bottleneck width c/4)")
         m = c // 4
@@ -197,7 +247,19 @@ class Bottleneck(nn.Module):
 
 def g4_cases(c: int = 64, hw: int = 56, blocks: int = 4, batch: int = 1) -> list[Case]:
     """G4: element-wise ops cost more time than their FLOPs suggest. ``blocks`` bottleneck units with
-    ReLU and shortcut on / off (Table 4 of the paper). The multiply-adds of all four are equal."""
+    ReLU and shortcut on / off (Table 4 of the paper). The multiply-adds of all four are equal.
+
+    Args:
+        c: channels of the bottleneck units (int >= 1, divisible by 4; default 64).
+        hw: height = width of the input maps (int >= 1; default 56).
+        blocks: number of blocks (int >= 1; default 4).
+        batch: images per input (int >= 1; default 1); ``macs`` and ``mem`` count the whole batch.
+
+    Returns:
+        ``list[Case]``: four cases (ReLU on / off x shortcut on / off), each with a seeded random input
+        ``Tensor[batch, c, hw, hw]``, its ``macs`` and ``mem`` (elements, element-wise ops included); ``info``
+        holds ``relu``, ``shortcut``, ``elementwise_ops``, ``elementwise_mem``.
+    """
     for n, v in (("c", c), ("hw", hw), ("blocks", blocks), ("batch", batch)):
         int_at_least(n, v)
     cases = []
@@ -216,13 +278,21 @@ def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: 
     """Milliseconds per case, timed **side by side**: ``rounds`` rounds, each timing every case for
     ``repeats`` calls (``profile.measure_latency``, median) in turn; the result is the **fastest round's
     median**. Interleaving exposes every case to the same machine state, and taking the best round
-    discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU."""
+    discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU.
+
+    Args:
+        cases: a non-empty list of :class:`Case` (e.g. from a ``g*_cases`` call), with distinct labels.
+        rounds: number of rounds (int >= 1; default 5).
+        repeats: timed calls per case and round (int >= 1; default 5).
+        warmup: untimed calls per case before the first round (int >= 0; default 2).
+
+    Returns:
+        ``dict[str, float]``: case label -> milliseconds per call (the fastest round's median).
+    """
     int_at_least("rounds", rounds)
     int_at_least("repeats", repeats)
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
-    if not cases or not all(isinstance(c, Case) for c in cases):
-        raise TypeError(f"cases={cases!r} must be a non-empty list of Case")
+    V.integer("warmup", warmup, 0)
+    cases = _cases(cases)
     per: dict[str, list[float]] = {c.label: [] for c in cases}
     for c in cases:  # warm up every case before any timing (allocator, oneDNN primitives)
         measure_latency(c.net, c.x, warmup=warmup, repeats=1)
@@ -232,8 +302,28 @@ def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: 
     return {k: min(v) for k, v in per.items()}
 
 
+def _cases(cases: object) -> list[Case]:
+    return V.sequence("cases", cases, lambda n, v: V.instance(n, v, Case, "a guidelines.Case"))
+
+
 def cases_table(cases: list[Case], times: dict[str, float] | None = None, *, ref: int = 0) -> str:
-    """Text table: multiply-adds, memory access and (if given) measured ms, relative to ``cases[ref]``."""
+    """Text table: multiply-adds, memory access and (if given) measured ms, relative to ``cases[ref]``.
+
+    Args:
+        cases: the :class:`Case` list of a ``g*_cases`` call.
+        times: ``{case label: ms}`` from :func:`time_cases` (``None``: no time columns).
+        ref: index into ``cases`` of the row the ratios are relative to (negative counts from the end).
+
+    Returns:
+        The table as one string.
+    """
+    cases = _cases(cases)
+    ref = V.integer("ref", ref, -len(cases), len(cases) - 1)
+    if times is not None:
+        V.mapping("times", times)
+        missing = [c.label for c in cases if c.label not in times]
+        if missing:
+            raise ValueError(f"times has no entry for {missing}; it must map every case label to ms")
     head = f"{'case':<30}{'M mult-adds':>12}{'mem (M elem)':>14}{'mem ratio':>10}"
     if times is not None:
         head += f"{'time ms':>10}{'time ratio':>11}"

@@ -10,7 +10,11 @@ import torch
 
 @functools.lru_cache(maxsize=None)
 def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux) or ``platform.processor()``."""
+    """The CPU's model name from /proc/cpuinfo (Linux) or ``platform.processor()``.
+
+    Returns:
+        ``str``: e.g. ``"AMD EPYC 7B13"``; ``platform.machine()`` or ``"unknown CPU"`` when neither names it.
+    """
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -22,8 +26,19 @@ def cpu_name() -> str:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when a CUDA GPU is usable, else ``cpu``; other strings as torch reads them."""
+    """``"auto"`` -> ``cuda`` when a CUDA GPU is usable, else ``cpu``; other strings as torch reads them.
+
+    Args:
+        device: ``"auto"`` (default), a device string torch accepts (``"cpu"``, ``"cuda"``, ``"cuda:N"`` ...;
+            a CUDA one only when CUDA is available, ``ValueError`` otherwise), or a ``torch.device`` (checked
+            the same way).
+
+    Returns:
+        ``torch.device``: the resolved device.
+    """
     if isinstance(device, torch.device):
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} asked for CUDA but no CUDA GPU is available here; use 'auto' or 'cpu'")
         return device
     if not isinstance(device, str):
         raise TypeError(f"device={device!r} must be a str such as 'auto', 'cpu' or 'cuda', or a torch.device")
@@ -35,11 +50,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"device={device!r} is not a device name; use 'auto', 'cpu' or 'cuda[:i]'") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA but no CUDA GPU is available here; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                         f"numbered from 0")
     return dev
 
 
 def describe(device: str | torch.device = "cpu") -> str:
     """One line naming the hardware and software a number was measured with.
+
+    Args:
+        device: the device measured on, as :func:`resolve_device` accepts (default ``"cpu"``).
+
+    Returns:
+        ``str``: CPU model, cores and torch threads (or GPU name and memory in GiB), OS, architecture and
+        torch version.
 
     >>> describe("cpu")  # doctest: +SKIP
     'CPU: AMD EPYC, 2 cores, 2 torch threads | Linux x86_64 | torch 2.14.1+cu130'
@@ -54,14 +79,15 @@ def describe(device: str | torch.device = "cpu") -> str:
 
 
 def has_cuda() -> bool:
+    """Whether a CUDA GPU is usable here.
+
+    Returns:
+        ``bool``: ``torch.cuda.is_available()``.
+    """
     return torch.cuda.is_available()
 
 
 # ------------------------------------------------------------------------------ CPU instruction sets
-_FLAG_NAMES = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-               "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "asimd", "asimddp", "sve", "bf16", "i8mm")
-
-
 @functools.lru_cache(maxsize=None)
 def _cpu_flags() -> frozenset[str]:
     try:
@@ -93,6 +119,9 @@ def cpu_features() -> dict[str, object]:
       CPUID itself; no environment variable lowers it): ``"amx"``, ``"vnni"``, ``"avx2-vpmaddubsw"``
       (u8 x s8 pairs summed into a *saturating* int16 -- see :mod:`lessons_lib.quant.x86int8`),
       or ``"other"`` (not x86 / unknown).
+
+    Returns:
+        ``dict[str, object]``: the keys above.
     """
     f = _cpu_flags()
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
@@ -120,7 +149,12 @@ def cpu_features() -> dict[str, object]:
 
 
 def describe_cpu_features() -> str:
-    """One line for a lesson: the instruction sets that decide bf16 and int8 speed here."""
+    """One line for a lesson: the instruction sets that decide bf16 and int8 speed here.
+
+    Returns:
+        ``str``: a summary of :func:`cpu_features` (AVX2 / AVX-512 / VNNI / BF16 / AMX, PyTorch's kernel level,
+        native bf16, any oneDNN cap, onnxruntime's int8 GEMM family).
+    """
     c = cpu_features()
     yn = {True: "yes", False: "no"}
     line = (f"AVX2 {yn[c['avx2']]}, AVX-512 {yn[c['avx512f']]}, VNNI {yn[c['vnni']]}, "

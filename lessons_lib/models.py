@@ -8,23 +8,42 @@ from __future__ import annotations
 
 from torch import nn
 
+from . import validate as V
+from .blocks.layers import conv_bn_act
+
+
+def _check_sizes(num_classes: object, in_ch: object, width: object) -> None:
+    V.integer("num_classes", num_classes, 2), V.integer("in_ch", in_ch, 1), V.integer("width", width, 1)
+
 
 def conv_bn_relu(in_ch: int, out_ch: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    """Conv (no bias) -> BatchNorm -> ReLU, 'same' padding."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=k // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+    """Conv (no bias) -> BatchNorm -> ReLU (in place), 'same' padding: :func:`lessons_lib.blocks.conv_bn_act`.
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1, both divisible by ``groups``).
+        k: kernel size (int >= 1; padding ``k // 2``, 'same' for odd ``k``; default 3).
+        stride: conv stride (int >= 1; default 1).
+        groups: conv groups (int >= 1 dividing ``in_ch`` and ``out_ch``; default 1).
+
+    Returns:
+        ``nn.Sequential`` (``Conv2d``, ``BatchNorm2d``, ``ReLU``): ``Tensor[N, in_ch, H, W] ->
+        Tensor[N, out_ch, ceil(H/stride), ceil(W/stride)]`` for odd ``k``.
+    """
+    return conv_bn_act(in_ch, out_ch, k, stride, groups, activation="relu", padding=k // 2, inplace=True)
 
 
 class TeacherCNN(nn.Module):
-    """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; widths ``(w, 2w, 4w)``, two convs per stage."""
+    """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; widths ``(w, 2w, 4w)``, two convs per stage.
+
+    Args:
+        num_classes: number of classes (int >= 2; default 10).
+        in_ch: input channels (int >= 1; default 3).
+        width: ``w``, the first stage's width (int >= 1; default 32).
+    """
 
     def __init__(self, num_classes: int = 10, in_ch: int = 3, width: int = 32):
         super().__init__()
-        if num_classes < 2 or in_ch < 1 or width < 1:
-            raise ValueError(f"num_classes={num_classes}, in_ch={in_ch}, width={width}: need >= 2, >= 1, >= 1")
+        _check_sizes(num_classes, in_ch, width)
         w = width
         self.features = nn.Sequential(
             conv_bn_relu(in_ch, w), conv_bn_relu(w, w), nn.MaxPool2d(2, ceil_mode=True),
@@ -43,12 +62,17 @@ class TeacherCNN(nn.Module):
 
 
 class StudentCNN(nn.Module):
-    """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; one conv per stage, widths ``(w, 2w, 4w)``."""
+    """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; one conv per stage, widths ``(w, 2w, 4w)``.
+
+    Args:
+        num_classes: number of classes (int >= 2; default 10).
+        in_ch: input channels (int >= 1; default 3).
+        width: ``w``, the first stage's width (int >= 1; default 8).
+    """
 
     def __init__(self, num_classes: int = 10, in_ch: int = 3, width: int = 8):
         super().__init__()
-        if num_classes < 2 or in_ch < 1 or width < 1:
-            raise ValueError(f"num_classes={num_classes}, in_ch={in_ch}, width={width}: need >= 2, >= 1, >= 1")
+        _check_sizes(num_classes, in_ch, width)
         w = width
         self.features = nn.Sequential(
             conv_bn_relu(in_ch, w), nn.MaxPool2d(2, ceil_mode=True),
@@ -69,7 +93,14 @@ MODELS = {"teacher": TeacherCNN, "student": StudentCNN}
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    """``build("teacher")`` / ``build("student", width=16)``."""
-    if name not in MODELS:
-        raise ValueError(f"name={name!r} is not a model; choose one of {sorted(MODELS)}")
+    """``build("teacher")`` / ``build("student", width=16)``.
+
+    Args:
+        name: ``"student"`` or ``"teacher"`` (the keys of :data:`MODELS`).
+        **kwargs: passed to the model's constructor (``num_classes``, ``in_ch``, ``width``).
+
+    Returns:
+        ``nn.Module``: a new, randomly initialised :class:`StudentCNN` or :class:`TeacherCNN`.
+    """
+    V.choice("name", name, sorted(MODELS))
     return MODELS[name](**kwargs)

@@ -1,6 +1,6 @@
 """Count parameters, multiply-accumulates and memory traffic per layer; measure latency.
 
-Conventions (``research/reference-algorithms.md``, FLOP counting):
+Conventions (those of fvcore and ptflops, and of the papers' "FLOPs" tables):
 
 * **MACs** are multiply-accumulates of convolution and linear layers only, bias excluded -- the
   convention fvcore and ptflops use for those layers and torchvision's published "GFLOPS" (which
@@ -10,10 +10,14 @@ Conventions (``research/reference-algorithms.md``, FLOP counting):
   ``other_ops`` (one op per output element, k*k per output for pooling), because counters disagree on it.
 * **Memory access** of a layer = bytes of its weights + its input + its output activations (the
   ShuffleNet v2 "MAC" in the memory sense). **Arithmetic intensity** = FLOPs / memory bytes.
+
+Conv MACs and memory bytes come from :func:`lessons_lib.conv.conv2d_macs` and
+:func:`lessons_lib.conv.memory_bytes`, the formulas every lesson uses.
 """
 from __future__ import annotations
 
 import math
+import numbers
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,7 +26,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from .conv import conv2d_macs, memory_bytes
 from .machine import describe
+from . import validate as V
+from .validate import int_at_least
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _POOL = (nn.MaxPool2d, nn.AvgPool2d)
@@ -61,6 +68,15 @@ class ProfileReport:
         return 2 * self.total_macs
 
     def table(self, max_rows: int | None = 40, only_macs: bool = False) -> str:
+        """The rows as a text table (layer, type, output shape, params, MACs, memory KiB, FLOP/B) and a total line.
+
+        Args:
+            max_rows: at most this many rows are listed (``None``: all).
+            only_macs: list only the rows with MACs (conv and linear layers).
+
+        Returns:
+            The table as one string.
+        """
         rows = [r for r in self.rows if r.macs] if only_macs else self.rows
         head = f"{'layer':<34}{'type':<18}{'output':<20}{'params':>10}{'MACs':>14}{'mem KiB':>10}{'FLOP/B':>8}"
         lines = [head, "-" * len(head)]
@@ -78,7 +94,15 @@ class ProfileReport:
         return self.table()
 
     def plot(self, ax=None, top: int = 20):
-        """Horizontal bars: MACs of the ``top`` most expensive layers."""
+        """Horizontal bars: MACs of the ``top`` most expensive layers.
+
+        Args:
+            ax: a matplotlib ``Axes`` to draw on, or ``None`` for a new figure.
+            top: how many layers (with MACs) are shown.
+
+        Returns:
+            The matplotlib ``Axes``.
+        """
         import matplotlib.pyplot as plt
 
         rows = sorted((r for r in self.rows if r.macs), key=lambda r: r.macs, reverse=True)[:top]
@@ -106,11 +130,20 @@ def _shape(t: Any) -> tuple:
     return ()
 
 
+def _rows_cols(sizes: Sequence[int]) -> tuple[int, int]:
+    """Spatial sizes of a 1-, 2- or 3-d conv as the ``(rows, cols)`` of :func:`lessons_lib.conv.conv2d_macs`:
+    a Conv1d is a Conv2d of height 1, a Conv3d folds its depth into the rows (MACs multiply over axes)."""
+    return math.prod(sizes[:-1]), sizes[-1]
+
+
 def _layer_macs(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, int]:
     """(MACs, other ops) of one leaf module call."""
     if isinstance(m, _CONV):
-        k = math.prod(m.kernel_size)
-        return out.numel() * (m.in_channels // m.groups) * k, 0
+        spatial = tuple(out.shape[-len(m.kernel_size):])
+        images = out.numel() // (m.out_channels * math.prod(spatial))
+        per_image = conv2d_macs(m.in_channels, m.out_channels, _rows_cols(m.kernel_size), _rows_cols(spatial),
+                                m.groups)
+        return images * per_image, 0
     if isinstance(m, nn.Linear):
         return out.numel() * m.in_features, 0
     if isinstance(m, _POOL):
@@ -125,15 +158,31 @@ def profile_model(model: nn.Module, input_shape: Sequence[int], *, device: str |
                   dtype: torch.dtype = torch.float32) -> ProfileReport:
     """Run ``model`` once on a random ``input_shape`` tensor and account for every leaf module.
 
-    Returns a :class:`ProfileReport`; ``total_macs`` counts conv and linear layers only (see module doc).
     A module called twice (e.g. a shared ReLU) gives two rows. The model is moved to ``device`` and
     ``dtype`` (``nn.Module.to`` works in place) and left in the train/eval mode it had.
+
+    Args:
+        model: the ``nn.Module`` to profile.
+        input_shape: shape of the random normal input, a tuple / list / ``torch.Size`` of >= 2 positive ints,
+            e.g. ``(1, 3, 224, 224)``.
+        device: ``"auto"`` (CUDA when usable, else CPU), ``"cpu"``, ``"cuda[:i]"`` or a ``torch.device``.
+        dtype: a floating-point ``torch.dtype`` for the input and the model.
+
+    Returns:
+        :class:`ProfileReport`: one :class:`LayerRow` per leaf-module call and the totals; ``total_macs`` counts
+        conv and linear layers only (see module doc).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
-    if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) >= 2
-            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of >= 2 positive ints, e.g. (1, 3, 224, 224)")
+    V.module("model", model)
+    rule = f"input_shape={input_shape!r} must be a sequence of >= 2 positive ints, e.g. (1, 3, 224, 224)"
+    if not (isinstance(input_shape, (tuple, list, torch.Size))
+            and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in input_shape)):
+        raise TypeError(rule)
+    if len(input_shape) < 2 or not all(s > 0 for s in input_shape):
+        raise ValueError(rule)
+    device = V.device("device", device)
+    V.instance("dtype", dtype, torch.dtype, "a torch.dtype (e.g. torch.float32)")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype={dtype} must be a floating dtype (the input is random normal)")
     rows: list[LayerRow] = []
     elem = torch.tensor([], dtype=dtype).element_size()
     hooks = []
@@ -143,7 +192,7 @@ def profile_model(model: nn.Module, input_shape: Sequence[int], *, device: str |
             inp = args[0] if args else None
             macs, other = _layer_macs(m, inp, out)
             params = sum(p.numel() for p in m.parameters(recurse=False))
-            mem = (params + _numel(inp) + _numel(out)) * elem
+            mem = memory_bytes(params, _numel(inp), _numel(out), elem)
             rows.append(LayerRow(name, type(m).__name__, _shape(out), params, int(macs), int(other), int(mem)))
         return fn
 
@@ -193,15 +242,16 @@ def _percentile(xs: list[float], q: float) -> float:
 
 
 def _check_timing_args(warmup: object, repeats: object, min_time_s: object, budget_s: object = None) -> None:
-    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
-                                 or not budget_s > 0):
-        raise ValueError(f"budget_s={budget_s!r} must be None or a number > 0 (seconds)")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be an int >= 0")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be an int >= 1")
-    if isinstance(min_time_s, bool) or not isinstance(min_time_s, (int, float)) or not min_time_s >= 0:
-        raise ValueError(f"min_time_s={min_time_s!r} must be a number >= 0 (seconds)")
+    V.real("budget_s", budget_s, 0, low_open=True, none_ok=True)  # seconds
+    V.integer("warmup", warmup, 0)
+    V.integer("repeats", repeats, 1)
+    V.real("min_time_s", min_time_s, 0)  # seconds
+
+
+def _check_inputs(name: str, inputs: object) -> None:
+    import numpy as np
+
+    V.instance(name, inputs, (torch.Tensor, tuple, np.ndarray), "a tensor or a tuple of arguments")
 
 
 def _device_of(args: tuple) -> torch.device:
@@ -217,16 +267,28 @@ def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *,
                     repeats: int = 20, min_time_s: float = 0.0, budget_s: float | None = None) -> Latency:
     """Median wall time of ``model_or_fn(*inputs)`` in ms, synchronising CUDA around each call.
 
-    ``inputs`` is a tensor or a tuple of tensors (all on one device). Modules run in eval mode under
-    ``torch.inference_mode``. ``min_time_s`` keeps repeating (beyond ``repeats``) until that much
-    time was measured, for very fast calls. ``budget_s`` stops repeating (before ``repeats``, after at
-    least one timed call) once the warm-up and the timed calls have taken that long, so a call that is
-    unexpectedly slow on this machine cannot blow a lesson's time budget; ``Latency.repeats`` says how
-    many calls were timed. ``min_time_s`` never extends past ``budget_s``.
+    Modules run in eval mode under ``torch.inference_mode``. ``min_time_s`` never extends past ``budget_s``;
+    ``Latency.repeats`` says how many calls were timed.
+
+    Args:
+        model_or_fn: an ``nn.Module`` (put in eval mode) or any callable.
+        inputs: a tensor or a tuple of tensors (all on one device; an ``ndarray`` is accepted too), passed as
+            ``model_or_fn(*inputs)``.
+        warmup: untimed calls first, an int >= 0.
+        repeats: timed calls, an int >= 1.
+        min_time_s: seconds, a number >= 0: keeps repeating (beyond ``repeats``) until that much time was
+            measured, for very fast calls.
+        budget_s: seconds, a number > 0, or ``None``: stops repeating (before ``repeats``, after at least one
+            timed call) once the warm-up and the timed calls have taken that long, so a call that is
+            unexpectedly slow on this machine cannot blow a lesson's time budget.
+
+    Returns:
+        :class:`Latency`: median, p10 and p90 in ms of the timed calls, their number, the device and the machine.
     """
     if not callable(model_or_fn):
         raise TypeError(f"model_or_fn={model_or_fn!r} must be an nn.Module or a callable")
     _check_timing_args(warmup, repeats, min_time_s, budget_s)
+    _check_inputs("inputs", inputs)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     dev = _device_of(args)
     cuda = dev.type == "cuda"
@@ -259,25 +321,36 @@ def measure_side_by_side(candidates: Mapping[str, nn.Module | Callable[..., Any]
 
     A change of machine load (other processes, clock boost) then hits every candidate alike, so
     ratios of the medians are far steadier than those of separate :func:`measure_latency` runs.
-    ``inputs`` is shared (a tensor or a tuple), or a mapping with one entry per candidate.
-    Returns ``{name: Latency}`` in the order of ``candidates``. ``budget_s`` stops after the round in
-    which the whole measurement (warm-up included) reached that many seconds, with at least one round:
-    every candidate keeps the same number of timed calls.
+
+    Args:
+        candidates: ``{name: nn.Module or callable}``, at least one; modules are put in eval mode.
+        inputs: shared (a tensor or a tuple of arguments), or a mapping with one entry per candidate.
+        warmup: untimed rounds first, an int >= 0.
+        repeats: timed rounds, an int >= 1.
+        budget_s: seconds, a number > 0, or ``None``: stops after the round in which the whole measurement
+            (warm-up included) reached that many seconds, with at least one round.
+
+    Returns:
+        ``{name: Latency}`` in the order of ``candidates``; every candidate keeps the same number of timed calls.
     """
-    if not isinstance(candidates, Mapping) or not candidates:
-        raise ValueError(f"candidates={candidates!r} must be a non-empty mapping name -> model or callable")
+    V.mapping("candidates", candidates, non_empty=True, what="a mapping name -> model or callable")
     for name, fn in candidates.items():
         if not callable(fn):
             raise TypeError(f"candidates[{name!r}]={fn!r} must be an nn.Module or a callable")
+    _check_timing_args(warmup, repeats, 0.0, budget_s)
     if isinstance(inputs, Mapping):
         missing = [n for n in candidates if n not in inputs]
         if missing:
             raise ValueError(f"inputs has no entry for {missing}; give one per candidate or one shared input")
+        for n in candidates:
+            _check_inputs(f"inputs[{n!r}]", inputs[n])
+    else:
+        _check_inputs("inputs", inputs)
+    if isinstance(inputs, Mapping):
         args = {n: (inputs[n] if isinstance(inputs[n], tuple) else (inputs[n],)) for n in candidates}
     else:
         shared = inputs if isinstance(inputs, tuple) else (inputs,)
         args = {n: shared for n in candidates}
-    _check_timing_args(warmup, repeats, 0.0, budget_s)
     devs = {n: _device_of(a) for n, a in args.items()}
     cuda = any(d.type == "cuda" for d in devs.values())
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -307,16 +380,29 @@ def largest_size_within(make_call: Callable[[int], Callable[[], Any]], sizes: Se
     """The largest of ``sizes`` whose single call ``make_call(size)()`` takes at most ``budget_s`` seconds
     here, and that call's time in seconds.
 
-    ``sizes`` ascending; each size is timed once, in order, stopping at the first that is over budget
+    Each size is timed once, in order, stopping at the first that is over budget
     (so with sizes growing geometrically the probing costs little more than the call it selects). The
     smallest size is returned even when it is over budget. For sizing a timing experiment to the
     measured speed of this machine (e.g. a bf16 matmul that is 100x slower on a CPU without bf16
     instructions) instead of to an assumption.
+
+    Args:
+        make_call: ``make_call(size)`` returns the zero-argument call to time (building it is not timed; the
+            call runs under ``torch.inference_mode``).
+        sizes: a non-empty, ascending sequence of ints.
+        budget_s: seconds one call may take, a number > 0.
+
+    Returns:
+        ``(size, seconds)``: the selected size and the wall time of its call in seconds.
     """
-    if not isinstance(sizes, Sequence) or not sizes or list(sizes) != sorted(sizes):
-        raise ValueError(f"sizes={sizes!r} must be a non-empty ascending sequence")
-    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not budget_s > 0:
-        raise ValueError(f"budget_s={budget_s!r} must be a number > 0 (seconds)")
+    V.function("make_call", make_call)
+    rule = f"sizes={V.show(sizes)} must be a non-empty ascending sequence of ints"
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) \
+            or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in sizes):
+        raise TypeError(rule)
+    if not sizes or list(sizes) != sorted(sizes):
+        raise ValueError(rule)
+    V.real("budget_s", budget_s, 0, low_open=True)  # seconds
     best, best_t = sizes[0], None
     for n in sizes:
         call = make_call(n)
@@ -337,14 +423,92 @@ def items_within(budget_s: float, seconds_per_item: float, *, at_least: int, at_
     """How many items (images, batches) a step can process in ``budget_s`` at the measured
     ``seconds_per_item``: ``budget_s / seconds_per_item`` rounded down to a multiple of ``multiple_of``,
     clipped to ``[at_least, at_most]``. Lessons use it to shrink an evaluation on a slow CPU and say so.
+
+    Args:
+        budget_s: seconds available, a number > 0.
+        seconds_per_item: measured seconds per item, a number > 0.
+        at_least, at_most: bounds of the result, ints >= 1 with ``at_least <= at_most`` (not rounded to
+            ``multiple_of``).
+        multiple_of: the granularity, an int >= 1 (e.g. the batch size).
+
+    Returns:
+        ``int``: the number of items.
     """
     for name, v in (("budget_s", budget_s), ("seconds_per_item", seconds_per_item)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ValueError(f"{name}={v!r} must be a number > 0 (seconds)")
+        V.real(name, v, 0, low_open=True)  # seconds
     for name, v in (("at_least", at_least), ("at_most", at_most), ("multiple_of", multiple_of)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name}={v!r} must be an int >= 1")
+        V.integer(name, v, 1)
     if at_least > at_most:
         raise ValueError(f"at_least={at_least} must be <= at_most={at_most}")
     n = int(budget_s / seconds_per_item) // multiple_of * multiple_of
     return max(at_least, min(at_most, n))
+
+
+# ------------------------------------------------ lesson 01's sweep: separable vs standard conv, timed
+@dataclass
+class SweepRow:
+    """One channel count of :func:`separable_sweep`: MACs (whole batch) and median ms per kind."""
+
+    channels: int
+    macs: dict[str, int]
+    ms: dict[str, float]
+    machine: str
+
+    @property
+    def predicted_ratio(self) -> float:
+        """separable / standard MACs (= ``1/c2 + 1/k^2``)."""
+        return self.macs["separable"] / self.macs["standard"]
+
+    @property
+    def measured_ratio(self) -> float:
+        """separable / standard median time, measured side by side."""
+        return self.ms["separable"] / self.ms["standard"]
+
+    def gflops(self, kind: str) -> float:
+        """Achieved GFLOPS of ``kind``: 2 x MACs / time.
+
+        Args:
+            kind: ``"standard"``, ``"depthwise"``, ``"pointwise"`` or ``"separable"``.
+
+        Returns:
+            ``float``: GFLOPS (10^9 floating-point operations per second).
+        """
+        return 2 * self.macs[kind] / (self.ms[kind] * 1e-3) / 1e9
+
+
+def separable_sweep(channels: Sequence[int], hw: int = 28, kernel_size: int = 3, *, batch: int = 1,
+                    repeats: int = 20, warmup: int = 3, device: str | torch.device = "cpu") -> list[SweepRow]:
+    """For each ``c`` in ``channels``: time a standard k x k conv (c -> c), its depthwise and pointwise parts
+    and the separable pair, interleaved (:func:`lessons_lib.profile.measure_side_by_side`) on a random
+    ``Tensor[batch, c, hw, hw]``, and return their MACs and median times.
+
+    Args:
+        channels: the channel counts ``c``, a non-empty sequence of ints >= 1.
+        hw: height and width of the input, an int >= 1.
+        kernel_size: ``k``, an odd int >= 1.
+        batch: images per input, an int >= 1.
+        repeats: timed rounds per channel count, an int >= 1.
+        warmup: untimed rounds first, an int >= 0.
+        device: ``"auto"`` (CUDA when usable, else CPU), ``"cpu"``, ``"cuda[:i]"`` or a ``torch.device``.
+
+    Returns:
+        One :class:`SweepRow` per channel count, with ``macs`` (whole batch) and ``ms`` (median) keyed
+        ``"standard"``, ``"depthwise"``, ``"pointwise"`` and ``"separable"``.
+    """
+    from .conv import conv_layer, layer_cost
+
+    channels = V.sequence("channels", channels, lambda n, v: int_at_least(n, v))
+    hw, batch = int_at_least("hw", hw), int_at_least("batch", batch)
+    _check_timing_args(warmup, repeats, 0.0)
+    dev = V.device("device", device)
+    rows = []
+    for c in channels:
+        c = int_at_least("channels[i]", c)
+        dw, pw = conv_layer("depthwise", c, c, kernel_size), conv_layer("pointwise", c, c)
+        layers = {"standard": conv_layer("standard", c, c, kernel_size), "depthwise": dw, "pointwise": pw,
+                  "separable": nn.Sequential(dw, pw)}
+        layers = {k: m.to(dev) for k, m in layers.items()}
+        lat = measure_side_by_side(layers, torch.randn(batch, c, hw, hw, device=dev), warmup=warmup, repeats=repeats)
+        macs = {k: layer_cost(m, hw).macs * batch for k, m in layers.items()}
+        rows.append(SweepRow(c, macs, {k: v.median_ms for k, v in lat.items()}, describe(dev)))
+    return rows

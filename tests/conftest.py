@@ -19,7 +19,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from lessons_lib import netguard  # noqa: E402
 
-netguard.install()
+netguard.install()  # already done by tests/_netguard/sitecustomize.py when PYTHONPATH has it; idempotent
 
 
 def notebook_paths() -> list[Path]:
@@ -30,3 +30,4 @@ def notebook_paths() -> list[Path]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+

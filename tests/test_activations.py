@@ -132,8 +132,27 @@ def test_time_per_element_runs_for_every_activation():
     (lambda: A.quantize_max_calibrated(torch.randn(10), 8), ValueError, "non-negative"),
     (lambda: A.quantize_max_calibrated(torch.rand(10), 1), ValueError, "bits=1"),
     (lambda: A.time_per_element(["relu"], numel=0), ValueError, "numel=0"),
+    (lambda: A.module("gelu"), ValueError, "activation='gelu' must be one of"),
+    (lambda: A.module("relu", choices=A.GATES, param="gate"), ValueError, "gate='relu'"),
+    (lambda: A.module("sigmoid", inplace=True), ValueError, "no in-place form"),
+    (lambda: A.module("relu", inplace=1), TypeError, "inplace=1"),
 ])
 def test_bad_inputs_name_the_parameter(call, exc, words):
     with pytest.raises(exc, match=None) as info:
         call()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(A.ACTIVATIONS))
+def test_registry_module_computes_the_torch_reference(name, x):
+    act = A.ACTIVATIONS[name]
+    m = A.module(name).double()
+    assert isinstance(m, act.module) and isinstance(m, torch.nn.Module) and A.module(name) is not A.module(name)
+    torch.testing.assert_close(m(x.clone()), act.ref(x), rtol=1e-12, atol=1e-12)
+    if name not in ("sigmoid", "prelu"):
+        y = x.clone()
+        assert A.module(name, inplace=True)(y).data_ptr() == y.data_ptr()  # really in place
+
+
+def test_gates_are_the_registry_entries_bounded_to_the_unit_interval():
+    assert A.GATES == ("sigmoid", "hard_sigmoid")

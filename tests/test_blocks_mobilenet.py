@@ -35,7 +35,7 @@ def _copy_in_order(src: nn.Module, dst: nn.Module) -> None:
     dst.load_state_dict(dict(zip(b.keys(), a.values())))
 
 
-@pytest.mark.parametrize("v", [3, 8, 10, 11, 12, 18, 20, 30, 33.6, 5.6, 11.2, 168, 72 // 4, 144 // 4])
+@pytest.mark.parametrize("v", [0, 1, 3, 8, 10, 11, 12, 18, 20, 30, 33.6, 5.6, 11.2, 168, 72 // 4, 144 // 4])
 def test_make_divisible_equals_torchvision(v):
     assert make_divisible(v, 8) == _make_divisible(v, 8)
 

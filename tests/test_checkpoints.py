@@ -11,13 +11,32 @@ from lessons_lib import checkpoints, data, train
 
 
 def test_every_data_file_is_in_the_manifest_with_its_hash_and_command():
-    man = json.loads(checkpoints.MANIFEST.read_text())["files"]
-    on_disk = {p.name for p in checkpoints.DATA_DIR.iterdir() if p.name != "MANIFEST.json"}
-    assert on_disk == set(man)
-    for name, entry in man.items():
-        assert checkpoints.sha256(checkpoints.DATA_DIR / name) == entry["sha256"]
-        assert entry["command"].startswith("python -m lessons_lib.checkpoints build ")
-        assert (checkpoints.DATA_DIR / name).stat().st_size == entry["bytes"]
+    assert checkpoints.verify() == []
+    man = json.loads((checkpoints.WEIGHTS_DIR / "MANIFEST.json").read_text())["files"]
+    assert {f"{n}.pt" for n in checkpoints.RECIPES} <= set(man)
+
+
+def test_verify_names_each_kind_of_problem(sandbox):
+    man = json.loads((sandbox / "MANIFEST.json").read_text())
+    man["files"]["digits_teacher.pt"]["command"] = "python train.py"
+    (sandbox / "MANIFEST.json").write_text(json.dumps(man))
+    (sandbox / "stray.bin").write_bytes(b"x")
+    (sandbox / "shapes_teacher.pt").write_bytes(b"changed")
+    problems = "\n".join(checkpoints.verify(sandbox))
+    assert "stray.bin: on disk but not in MANIFEST.json" in problems
+    assert "digits_teacher.pt: command 'python train.py' is not" in problems
+    assert "shapes_teacher.pt: sha256 differs" in problems and "shapes_teacher.pt: size differs" in problems
+
+
+def test_gpu_record_round_trip_keeps_the_manifest_valid(sandbox):
+    """The documented GPU workflow (python -m lessons_lib.deploy.gpu --record) writes a file the manifest
+    check accepts: the command it registers is the one verify() expects."""
+    from lessons_lib.deploy import gpu
+
+    res = {"device": "GPU: test stand-in", "compile_s": None, "rows": [{"variant": "eager fp32", "batch": 1, "ms": 1.0}]}
+    gpu.save_record(res, sandbox / "gpu_recorded.json")
+    assert checkpoints.verify(sandbox) == []
+    assert gpu.load_record(sandbox / "gpu_recorded.json")["rows"] == res["rows"]
 
 
 def test_pretrained_teacher_is_good_but_imperfect():
@@ -30,9 +49,8 @@ def test_pretrained_teacher_is_good_but_imperfect():
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     d = tmp_path / "data"
-    shutil.copytree(checkpoints.DATA_DIR, d)
-    monkeypatch.setattr(checkpoints, "DATA_DIR", d)
-    monkeypatch.setattr(checkpoints, "MANIFEST", d / "MANIFEST.json")
+    shutil.copytree(checkpoints.WEIGHTS_DIR, d)
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", d)
     return d
 
 
@@ -73,13 +91,17 @@ def test_register_lists_a_data_file_in_the_manifest(tmp_path, monkeypatch):
     d = tmp_path / "data"
     d.mkdir()
     (d / "MANIFEST.json").write_text('{"files": {}}')
-    monkeypatch.setattr(checkpoints, "DATA_DIR", d)
-    monkeypatch.setattr(checkpoints, "MANIFEST", d / "MANIFEST.json")
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", d)
     f = d / "gpu_recorded.json"
     f.write_text('{"rows": []}')
+    with pytest.raises(ValueError, match="cmd='python other.py' must be"):
+        checkpoints.register(f, "python other.py", "a test file")
+    (d / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a known data file"):
+        checkpoints.register(d / "notes.txt", "python -m x", "a test file")
     checkpoints.register(f, "python -m lessons_lib.deploy.gpu --record", "a test file")
     entry = json.loads((d / "MANIFEST.json").read_text())["files"]["gpu_recorded.json"]
     assert entry["sha256"] == checkpoints.sha256(f) and entry["bytes"] == f.stat().st_size
     assert entry["command"] == "python -m lessons_lib.deploy.gpu --record"
-    with pytest.raises(ValueError, match="directly inside data/"):
+    with pytest.raises(ValueError, match="directly inside lessons_lib/weights/"):
         checkpoints.register(tmp_path / "elsewhere.json", "x", "y")

@@ -9,7 +9,7 @@ from fvcore.nn import FlopCountAnalysis
 from ptflops import get_model_complexity_info
 from torch import nn
 
-from lessons_lib import conv
+from lessons_lib import conv, profile
 from lessons_lib.profile import profile_model
 
 
@@ -91,6 +91,11 @@ def test_conv_layer_kinds_keep_size_and_match_their_cost(kind):
     assert cost.intensity == pytest.approx(2 * cost.macs / cost.mem_bytes)
 
 
+def test_memory_bytes_counts_weights_input_and_output_once():
+    assert conv.memory_bytes(10, 20, 30) == 4 * 60 and conv.memory_bytes(10, 20, 30, bytes_per_elem=1) == 60
+    assert conv.memory_bytes(0, 0, 0) == 0
+
+
 def test_memory_bytes_and_intensity_by_hand():
     # 3x3 conv 64 -> 64 on 28x28, fp32: weights 36864, input = output = 50176 elements
     c = conv.conv2d_cost(64, 64, 3, 28)
@@ -127,7 +132,7 @@ def test_dilated_3x3_sees_a_5x5_box_but_only_9_pixels():
 
 
 def test_separable_sweep_rows():
-    rows = conv.separable_sweep([4, 8], hw=6, repeats=2, warmup=0)
+    rows = profile.separable_sweep([4, 8], hw=6, repeats=2, warmup=0)
     assert [r.channels for r in rows] == [4, 8]
     r = rows[1]
     assert r.macs == {"standard": 9 * 64 * 36, "depthwise": 9 * 8 * 36, "pointwise": 64 * 36,
@@ -163,12 +168,15 @@ def test_separable_sweep_rows():
     (lambda: conv.conv_layer("grouped", 8, 12, groups=8), ValueError, "groups=8 must divide out_ch=12"),
     (lambda: conv.conv_layer("standard", 8, 8, 4), ValueError, "kernel_size=4"),
     (lambda: conv.conv2d_cost(8, 8, 3, 8, bytes_per_elem=0), ValueError, "bytes_per_elem=0"),
+    (lambda: conv.memory_bytes(-1, 4, 4), ValueError, "weights=-1"),
+    (lambda: conv.memory_bytes(1, 4.0, 4), TypeError, "in_elems=4.0"),
+    (lambda: conv.memory_bytes(1, 4, 4, bytes_per_elem=0), ValueError, "bytes_per_elem=0"),
     (lambda: conv.layer_cost(nn.ReLU(), 8), TypeError, "layer=ReLU"),
     (lambda: conv.impulse_receptive_field("conv", 2, 8), TypeError, "module=str"),
     (lambda: conv.impulse_receptive_field(nn.Flatten(), 4, 4), ValueError, "expected Tensor[N, C, H, W]"),
     (lambda: conv.mask_extent(torch.ones(3)), ValueError, "mask="),
-    (lambda: conv.separable_sweep([], hw=4), ValueError, "channels=[]"),
-    (lambda: conv.separable_sweep([8], hw=0), ValueError, "hw=0"),
+    (lambda: profile.separable_sweep([], hw=4), ValueError, "channels=[]"),
+    (lambda: profile.separable_sweep([8], hw=0), ValueError, "hw=0"),
 ])
 def test_bad_inputs_name_parameter_and_value(call, err, words):
     with pytest.raises(err) as info:

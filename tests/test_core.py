@@ -7,7 +7,8 @@ import matplotlib
 import pytest
 import torch
 
-from lessons_lib import checks, course, devices, machine, plotting, source, widgets
+from lessons_lib import course, devices, machine
+from lessons_lib.course import checks, plotting, source, widgets
 
 
 def test_compare_prints_a_verdict(capsys):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from lessons_lib.deploy import fold, onnx_export as E, ort as O
+from lessons_lib import fold
+from lessons_lib.deploy import onnx_export as E, ort as O
 from lessons_lib.models import TeacherCNN
 
 
@@ -68,13 +69,13 @@ def test_fold_bad_inputs():
 
 
 def test_export_levels_keep_or_fold_batchnorm(raw, model, x):
-    counts = {lvl: E.node_counts(E.simplify(raw, lvl)) for lvl in E.LEVELS}
+    counts = {lvl: E.node_counts(E.simplify(raw, lvl)) for lvl in E.EXPORT_LEVELS}
     assert counts["raw"]["BatchNormalization"] == 6 and counts["constants"]["BatchNormalization"] == 6
     assert "BatchNormalization" not in counts["full"] and counts["full"]["Conv"] == 6
     assert sum(counts["constants"].values()) < sum(counts["raw"].values())
     with torch.no_grad():
         ref = model(x).numpy()
-    for lvl in E.LEVELS:  # every level computes the same function (dynamic batch 5 != traced 2)
+    for lvl in E.EXPORT_LEVELS:  # every level computes the same function (dynamic batch 5 != traced 2)
         y = O.run(O.make_session(E.simplify(raw, lvl), "ORT_DISABLE_ALL"), x)
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
     assert E.io_signature(raw) == (["x: float[batch, 3, 32, 32]"], ["logits: float[batch, 10]"])
@@ -94,7 +95,7 @@ def test_ort_levels_fuse_and_saved_graph_reloads_identically(raw, tmp_path, x):
     unfused = E.simplify(raw, "constants")
     counts = {}
     outs = {}
-    for lvl in O.LEVELS:
+    for lvl in O.ORT_LEVELS:
         path = tmp_path / f"{lvl}.onnx"
         counts[lvl] = E.node_counts(O.optimized_graph(unfused, lvl, path))
         outs[lvl] = O.run(O.make_session(unfused, lvl), x)
@@ -104,7 +105,7 @@ def test_ort_levels_fuse_and_saved_graph_reloads_identically(raw, tmp_path, x):
     assert "BatchNormalization" not in counts["ORT_ENABLE_BASIC"]          # Conv+BN fusion
     assert counts["ORT_ENABLE_EXTENDED"].get("microsoft.FusedConv") == 6   # Conv+ReLU fusion
     assert "Relu" not in counts["ORT_ENABLE_EXTENDED"]
-    for lvl in O.LEVELS:
+    for lvl in O.ORT_LEVELS:
         np.testing.assert_allclose(outs[lvl], outs["ORT_DISABLE_ALL"], rtol=1e-4, atol=1e-4)
 
 
@@ -129,5 +130,5 @@ def test_export_and_session_bad_inputs(model, tmp_path):
         O.make_session(onnx.ModelProto(), "O3")
     with pytest.raises(ValueError, match="threads=0"):
         O.make_session(onnx.ModelProto(), threads=0)
-    with pytest.raises(ValueError, match="batch_sizes"):
-        O.batch_sweep({}, torch.randn(4, 3, 32, 32), [0])
+    with pytest.raises(ValueError, match="sessions={}"):
+        O.batch_sweep({}, torch.randn(4, 3, 32, 32), [1])

@@ -48,7 +48,7 @@ def test_tactics_bad_inputs():
         T.conv_tactics(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="padding='same'"):
         T.conv_tactics(nn.Conv2d(2, 2, 3, padding="same"))
-    with pytest.raises(ValueError, match=r"x must be Tensor\[N, 2, H, W\], got \(1, 3, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"x has shape \(1, 3, 4, 4\); it must be Tensor\[N, 2, H, W\]"):
         T.autotune(nn.Conv2d(2, 2, 3), torch.randn(1, 3, 4, 4))
     with pytest.raises(ValueError, match="branches=0"):
         T.ConcatBlock(branches=0)

@@ -1,149 +1,52 @@
-"""lessons_lib.deploy.tensorrt: the guard, and the build / load / run / inspect flow against a stand-in
-``tensorrt`` module (the real one needs NVIDIA's index and a GPU; neither exists in CI)."""
+"""lessons_lib.deploy.tensorrt: the guard, and the build / load / run / inspect flow against the strict
+TensorRT 11 stand-in of ``tests/trt_standin.py`` (the real one needs NVIDIA's index and a GPU; neither exists
+in CI). The stand-in computes with onnxruntime, so outputs are checked, not only call order."""
 from __future__ import annotations
 
-import ctypes
-import enum
-import json
 import sys
 import types
 
+import numpy as np
+import onnx
 import pytest
 import torch
 
+import trt_standin as standin
 from lessons_lib.deploy import tensorrt as T
 
 
-def fake_trt(parse_ok: bool = True, build_ok: bool = True):
-    """A minimal TensorRT 11 stand-in: the engine is the identity on a float32 tensor."""
-    calls: list[str] = []
+def conv_relu_onnx(path, *, batch="batch"):
+    """x [batch, 3, 8, 8] -> Conv(4, 3x3, pad 1) -> Relu -> y, with a symbolic batch like the lessons' exports."""
+    from onnx import TensorProto, helper, numpy_helper
 
-    class Logger:
-        WARNING = "WARNING"
-
-        def __init__(self, level):
-            calls.append(f"Logger({level})")
-
-    class DataType(enum.Enum):
-        FLOAT = 0
-        HALF = 1
-
-    class TensorIOMode(enum.Enum):
-        INPUT = 0
-        OUTPUT = 1
-
-    class Config:
-        profiling_verbosity = None
-
-        def set_memory_pool_limit(self, pool, size):
-            calls.append(f"set_memory_pool_limit({pool}, {size})")
-
-        def create_timing_cache(self, data):
-            calls.append(f"create_timing_cache({len(data)} bytes)")
-            return b"cache"
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            calls.append("set_timing_cache")
-
-        def get_timing_cache(self):
-            return types.SimpleNamespace(serialize=lambda: b"TIMINGS")
-
-    class Builder:
-        def __init__(self, logger):
-            calls.append("Builder")
-
-        def create_network(self, flags=0):
-            calls.append(f"create_network({flags})")
-            return "network"
-
-        def create_builder_config(self):
-            return Config()
-
-        def build_serialized_network(self, network, config):
-            calls.append(f"build_serialized_network(verbosity={config.profiling_verbosity})")
-            return b"PLAN" if build_ok else None
-
-    class OnnxParser:
-        num_errors = 0 if parse_ok else 1
-
-        def __init__(self, network, logger):
-            pass
-
-        def parse(self, data):
-            calls.append(f"parse({len(data)} bytes)")
-            return parse_ok
-
-        def get_error(self, i):
-            return "Unsupported operator FancyOp"
-
-    class Context:
-        def __init__(self):
-            self.shapes, self.addr = {}, {}
-
-        def set_input_shape(self, name, shape):
-            self.shapes[name] = tuple(shape)
-
-        def get_tensor_shape(self, name):
-            return self.shapes["x"]
-
-        def set_tensor_address(self, name, ptr):
-            self.addr[name] = ptr
-
-        def execute_async_v3(self, stream_handle):
-            n = 4
-            for s in self.shapes["x"]:
-                n *= s
-            ctypes.memmove(self.addr["logits"], self.addr["x"], n)  # identity engine
-            calls.append(f"execute_async_v3({stream_handle})")
-            return True
-
-    class Inspector:
-        execution_context = None
-
-        def get_engine_information(self, fmt):
-            return json.dumps({"Layers": [{"Name": "conv0 + bn0 + relu0", "LayerType": "CaskConvolution"}, "pool"],
-                               "I/O Tensors": []})
-
-    class Engine:
-        num_io_tensors = 2
-
-        def get_tensor_name(self, i):
-            return ["x", "logits"][i]
-
-        def get_tensor_mode(self, name):
-            return TensorIOMode.INPUT if name == "x" else TensorIOMode.OUTPUT
-
-        def get_tensor_dtype(self, name):
-            return DataType.FLOAT
-
-        def create_execution_context(self):
-            return Context()
-
-        def create_engine_inspector(self):
-            return Inspector()
-
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, data):
-            calls.append(f"deserialize_cuda_engine({bytes(data)!r})")
-            return Engine()
-
-    mod = types.SimpleNamespace(
-        Logger=Logger, Builder=Builder, OnnxParser=OnnxParser, Runtime=Runtime, DataType=DataType,
-        TensorIOMode=TensorIOMode, MemoryPoolType=types.SimpleNamespace(WORKSPACE="WORKSPACE"),
-        ProfilingVerbosity=types.SimpleNamespace(DETAILED="DETAILED"),
-        LayerInformationFormat=types.SimpleNamespace(JSON="JSON"), __version__="11.4.0")
-    mod.calls = calls
-    return mod
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4, 8, 8])
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["h"], name="conv0", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["y"], name="relu0")]
+    graph = helper.make_graph(nodes, "conv_relu", [x], [y], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(path))
+    return path
 
 
-class FakeStream:
+class HostStream:
+    """Stands for a torch.cuda.Stream in tests: a raw handle and synchronize()."""
     cuda_stream = 1234
 
+    def __init__(self):
+        self.syncs = 0
+
     def synchronize(self):
-        pass
+        self.syncs += 1
+
+
+def ort_reference(path, x):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(sess.run(None, {"x": x.numpy()})[0])
 
 
 def test_guard_explains_why(monkeypatch):
@@ -161,45 +64,114 @@ def test_guard_explains_why(monkeypatch):
         T.load_engine(__file__)
 
 
-def test_build_load_run_inspect_with_stand_in(tmp_path):
-    trt = fake_trt()
-    onnx_file = tmp_path / "m.onnx"
-    onnx_file.write_bytes(b"0123456789")
-    plan = T.build_engine(onnx_file, tmp_path / "out" / "m.plan", timing_cache=tmp_path / "t.cache", trt=trt)
-    assert plan.read_bytes() == b"PLAN" and (tmp_path / "t.cache").read_bytes() == b"TIMINGS"
-    assert trt.calls[:6] == ["Logger(WARNING)", "Builder", "create_network(0)", "parse(10 bytes)",
-                             f"set_memory_pool_limit(WORKSPACE, {1 << 30})", "create_timing_cache(0 bytes)"]
-    assert "build_serialized_network(verbosity=DETAILED)" in trt.calls
+def test_the_stand_in_is_strict_where_tensorrt_is(tmp_path):
+    """Negative controls of the stand-in itself: what TensorRT 11 refuses, it refuses."""
+    trt = standin.module()
+    path = conv_relu_onnx(tmp_path / "m.onnx")
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    assert trt.OnnxParser(network, logger).parse(path.read_bytes())
+    assert network.get_input(0).shape == (-1, 3, 8, 8)
+    config = builder.create_builder_config()
+    assert builder.build_serialized_network(network, config) is None  # dynamic batch, no profile
+    assert "no optimization profile has been defined" in logger.messages[-1]
+    bad = builder.create_optimization_profile()
+    bad.set_shape("x", (8, 3, 8, 8), (1, 3, 8, 8), (64, 3, 8, 8))  # min > opt
+    assert config.add_optimization_profile(bad) == -1
+    wrong = builder.create_optimization_profile()
+    wrong.set_shape("x", (1, 3, 9, 9), (8, 3, 9, 9), (64, 3, 9, 9))  # static dims differ
+    assert config.add_optimization_profile(wrong) == 0
+    assert builder.build_serialized_network(network, config) is None
+    with pytest.raises(TypeError):
+        builder.create_network(1 << 0)  # EXPLICIT_BATCH is gone in 11
+    with pytest.raises(AttributeError):
+        trt.BuilderFlag.FP16
+    with pytest.raises(AttributeError):
+        config.int8_calibrator = object()
+    assert not trt.OnnxParser(builder.create_network(0), logger).parse(b"not an onnx file")
+
+
+def test_lesson_export_builds_with_a_profile_and_runs(tmp_path):
+    """The lesson's own kind of ONNX file (torch export, dynamic batch) builds only with a profile."""
+    from lessons_lib.deploy import export_onnx
+    from lessons_lib.models import TeacherCNN
+
+    trt = standin.module()
+    torch.manual_seed(0)
+    model = TeacherCNN(width=4).eval()
+    onnx_file = tmp_path / "teacher.onnx"
+    export_onnx(model, torch.randn(1, 3, 32, 32), onnx_file)  # as lesson 15: dynamic batch named "batch"
+    with pytest.raises(ValueError, match=r"dynamic batch .* pass batch_range=\(min, opt, max\)"):
+        T.build_engine(onnx_file, tmp_path / "t.plan", trt=trt)
+    plan = T.build_engine(onnx_file, tmp_path / "out" / "t.plan", batch_range=(1, 8, 64),
+                          timing_cache=tmp_path / "t.cache", trt=trt)
+    assert (tmp_path / "t.cache").read_bytes().startswith(b"standin-timing-cache")
     engine, context = T.load_engine(plan, trt=trt)
-    assert "deserialize_cuda_engine(b'PLAN')" in trt.calls
-    assert T.io_tensors(engine, trt=trt) == ([("x", torch.float32)], [("logits", torch.float32)])
-    x = torch.randn(3, 5, dtype=torch.float64)
-    y = T.run_engine(engine, context, x, stream=FakeStream(), trt=trt)
-    assert y.dtype == torch.float32 and torch.equal(y, x.float())  # addresses and shapes wired right
-    assert "execute_async_v3(1234)" in trt.calls
+    assert engine.get_tensor_profile_shape("x", 0) == [[1, 3, 32, 32], [8, 3, 32, 32], [64, 3, 32, 32]]
+    for n in (1, 8, 64):
+        x = torch.randn(n, 3, 32, 32)
+        y = T.run_engine(engine, context, x, stream=HostStream(), trt=trt)
+        assert y.shape == (n, 10) and torch.allclose(y, model(x), atol=1e-4)
+    with pytest.raises(ValueError, match=r"outside the engine's optimisation profile"):
+        T.run_engine(engine, context, torch.randn(65, 3, 32, 32), stream=HostStream(), trt=trt)
+
+
+def test_bind_sets_buffers_once_and_launch_only_enqueues(tmp_path):
+    trt = standin.module()
+    path = conv_relu_onnx(tmp_path / "m.onnx")
+    engine, context = T.load_engine(T.build_engine(path, tmp_path / "m.plan", batch_range=(1, 4, 8), trt=trt), trt=trt)
+    assert T.io_tensors(engine, trt=trt) == ([("x", torch.float32)], [("y", torch.float32)])
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    stream = HostStream()
+    launch = T.bind(engine, context, x, stream=stream, trt=trt)
+    setup = list(context.calls)
+    assert setup.count("set_tensor_address") == 2 and setup.count("set_input_shape") == 1
+    for _ in range(3):
+        y = launch()
+    assert context.calls[len(setup):] == ["execute_async_v3"] * 3 and stream.syncs == 3
+    assert y.dtype == torch.float32 and torch.allclose(y, ort_reference(path, x.float()), atol=1e-6)
     layers = T.engine_layers(engine, context, trt=trt)
-    assert [l["Name"] for l in layers] == ["conv0 + bn0 + relu0", "pool"]
+    assert [l["Name"] for l in layers] == ["conv0 + relu0"]
+
+
+def test_build_and_run_times_bound_engines(tmp_path):
+    trt = standin.module()
+    files = {"fp32": conv_relu_onnx(tmp_path / "a.onnx"), "again": conv_relu_onnx(tmp_path / "b.onnx")}
+    x = torch.randn(4, 3, 8, 8)
+    res = T.build_and_run(files, x, tmp_path / "trt", repeats=3, stream=HostStream(), trt=trt)
+    assert set(res) == {"fp32", "again"}
+    for r in res.values():
+        assert r["ms"] > 0 and r["plan_bytes"] > 0 and r["layers"] == ["conv0 + relu0"]
+        assert torch.allclose(r["output"], ort_reference(files["fp32"], x), atol=1e-6)
 
 
 def test_build_and_run_errors(tmp_path):
+    trt = standin.module()
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
-        T.build_engine(tmp_path / "missing.onnx", tmp_path / "m.plan", trt=fake_trt())
+        T.build_engine(tmp_path / "missing.onnx", tmp_path / "m.plan", trt=trt)
     with pytest.raises(FileNotFoundError, match="missing.plan"):
-        T.load_engine(tmp_path / "missing.plan", trt=fake_trt())
+        T.load_engine(tmp_path / "missing.plan", trt=trt)
     f = tmp_path / "m.onnx"
     f.write_bytes(b"x")
-    with pytest.raises(RuntimeError, match="could not parse m.onnx: \\['Unsupported operator FancyOp'\\]"):
-        T.build_engine(f, tmp_path / "m.plan", trt=fake_trt(parse_ok=False))
-    with pytest.raises(RuntimeError, match="failed to build"):
-        T.build_engine(f, tmp_path / "m.plan", trt=fake_trt(build_ok=False))
+    with pytest.raises(RuntimeError, match=r"could not parse m.onnx: \['ModelImporter"):
+        T.build_engine(f, tmp_path / "m.plan", trt=trt)
+    good = conv_relu_onnx(tmp_path / "g.onnx")
     with pytest.raises(ValueError, match="workspace_bytes=5"):
-        T.build_engine(f, tmp_path / "m.plan", workspace_bytes=5, trt=fake_trt())
-    trt = fake_trt()
-    engine = trt.Runtime(None).deserialize_cuda_engine(b"PLAN")
+        T.build_engine(good, tmp_path / "m.plan", batch_range=(1, 1, 1), workspace_bytes=5, trt=trt)
+    for bad in ((8, 1, 64), (1, 8), (0, 1, 2)):
+        with pytest.raises(ValueError, match="batch_range"):
+            T.build_engine(good, tmp_path / "m.plan", batch_range=bad, trt=trt)
+    with pytest.raises(TypeError, match="batch_range"):
+        T.build_engine(good, tmp_path / "m.plan", batch_range=(1, 2.5, 4), trt=trt)
+    (tmp_path / "junk.plan").write_bytes(b"junk")
+    with pytest.raises(RuntimeError, match="could not deserialise junk.plan"):
+        T.load_engine(tmp_path / "junk.plan", trt=trt)
+    engine, context = T.load_engine(T.build_engine(good, tmp_path / "m.plan", batch_range=(1, 1, 2), trt=trt), trt=trt)
     with pytest.raises(ValueError, match="x is on cpu"):
-        T.run_engine(engine, engine.create_execution_context(), torch.randn(2), trt=trt)
+        T.run_engine(engine, context, torch.randn(1, 3, 8, 8), trt=trt)
     with pytest.raises(TypeError, match="x=list"):
-        T.run_engine(engine, engine.create_execution_context(), [1.0], trt=trt)
+        T.run_engine(engine, context, [1.0], trt=trt)
 
 
 def test_gpu_benchmark_skips_with_a_reason(monkeypatch):
@@ -255,8 +227,7 @@ def test_gpu_record_in_data_is_listed_in_the_manifest(tmp_path, monkeypatch):
 
     d = tmp_path / "data"
     d.mkdir()
-    monkeypatch.setattr(checkpoints, "DATA_DIR", d)
-    monkeypatch.setattr(checkpoints, "MANIFEST", d / "MANIFEST.json")
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", d)
     res = {"device": "GPU: test stand-in", "compile_s": None, "rows": [{"variant": "eager fp32", "batch": 1, "ms": 1.0}]}
     path = gpu.save_record(res, d / "gpu_recorded.json")
     entry = json.loads((d / "MANIFEST.json").read_text())["files"]["gpu_recorded.json"]

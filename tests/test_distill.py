@@ -43,18 +43,10 @@ def test_kd_loss_gradient_only_to_student_and_zero_at_match():
     assert distill.kd_loss(t.detach(), t.detach(), 3.0).item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_distillation_loss_mixes():
-    s, t, y = torch.randn(6, 4), torch.randn(6, 4), torch.randint(0, 4, (6,))
-    got = distill.distillation_loss(s, t, y, T=2.0, alpha=0.3)
-    want = 0.3 * distill.kd_loss(s, t, 2.0) + 0.7 * F.cross_entropy(s, y)
-    torch.testing.assert_close(got, want)
-
-
 @pytest.mark.parametrize("call,word", [
     (lambda: distill.softmax_t(torch.randn(2, 3), 0), "T=0"),
     (lambda: distill.kd_loss(torch.randn(2, 3), torch.randn(2, 3), -1.0), "T=-1.0"),
     (lambda: distill.kd_loss(torch.randn(2, 3), torch.randn(2, 4), 1.0), "shape"),
-    (lambda: distill.distillation_loss(torch.randn(2, 3), torch.randn(2, 3), torch.tensor([0, 1]), 2.0, 1.5), "alpha=1.5"),
     (lambda: distill.rkd_distance_loss(torch.randn(1, 3), torch.randn(1, 3)), "N >= 2"),
 ])
 def test_bad_input(call, word):
@@ -160,7 +152,7 @@ def test_indexed_objective_equals_the_sum_of_its_terms():
     (dict(hint=1.0, teacher_emb=torch.randn(4, 5)), "adapter"),
     (dict(rkd_d=-1.0), "rkd_d=-1.0"),
     (dict(rkd_a=1.0), "teacher_emb"),
-    (dict(labelled=torch.ones(3, dtype=torch.bool)), "labelled must be"),
+    (dict(labelled=torch.ones(3, dtype=torch.bool)), "labelled=.* must be a bool"),
 ])
 def test_indexed_objective_bad_input(kw, word):
     with pytest.raises(ValueError, match=word):

@@ -70,8 +70,10 @@ def test_time_cases_and_table():
     assert set(t) == {c.label for c in cases} and all(v > 0 for v in t.values())
     table = G.cases_table(cases, t)
     assert all(c.label in table for c in cases) and "time ratio" in table
-    with pytest.raises(TypeError, match="non-empty list of Case"):
+    with pytest.raises(ValueError, match=r"cases=\[\] must be a non-empty list"):
         G.time_cases([])
+    with pytest.raises(TypeError, match="must be a guidelines.Case"):
+        G.time_cases([1])
     with pytest.raises(ValueError, match="rounds=0"):
         G.time_cases(cases, rounds=0)
 

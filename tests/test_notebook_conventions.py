@@ -27,7 +27,7 @@ def test_lesson_template(path):
     assert re.search(r"^FAST\s*=", params[0].source, re.M), "the parameters cell defines FAST"
     src = "\n".join(c.source for c in code)
     assert "lessons_lib" in src
-    assert "interactive_panel(" in src, "a widget panel built with lessons_lib.widgets.interactive_panel"
+    assert "interactive_panel(" in src, "a widget panel built with lessons_lib.course.widgets.interactive_panel"
     assert ".check(" in src, "at least one exercise checker call"
     assert src.count("NBVAL_CHECK_OUTPUT") >= 2, "several cells of verified facts marked # NBVAL_CHECK_OUTPUT"
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, notebook_paths
-from lessons_lib import course
+from lessons_lib.course import runner as course
 
 TIMES = ROOT / "build" / "notebook-times.json"
 

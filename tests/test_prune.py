@@ -125,7 +125,7 @@ def test_keep_indices_for_counts_gives_the_same_architecture_for_any_criterion()
         assert prune.channel_counts(prune.prune_channels(m, keep)) == counts
     with pytest.raises(ValueError, match=r"counts\[1\]=0"):
         prune.keep_indices_for_counts(m, [3, 0, 5, 16, 9, 30])
-    with pytest.raises(ValueError, match="counts has 2 entries"):
+    with pytest.raises(ValueError, match="has 2 entries, the model has"):
         prune.keep_indices_for_counts(m, [3, 4])
 
 
@@ -142,5 +142,5 @@ def test_recalibrate_bn_sets_running_stats_to_the_batch_statistics():
     var = torch.stack([c.var((0, 2, 3), unbiased=True) for c in chunks]).mean(0)
     torch.testing.assert_close(m[1].running_mean, mean, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(m[1].running_var, var, rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="X must be"):
+    with pytest.raises(ValueError, match="X=.* must be a Tensor"):
         prune.recalibrate_bn(m, torch.randn(3, 8, 8))

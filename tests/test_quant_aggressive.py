@@ -39,10 +39,10 @@ def test_binarize_scale_is_least_squares_optimal():
 
 def test_log2_rounds_in_log_domain():
     x = torch.tensor([1.0, 1.40, 1.42, 3.0, -0.26, 0.01, 0.0, 8.0])
-    q = Q.log2_quantize(x, bits=4, max_exp=2)  # 7 levels: 2^-4 .. 2^2
+    q = Q.log2_quantize(x, num_bits=4, max_exp=2)  # 7 levels: 2^-4 .. 2^2
     assert q.tolist() == [1.0, 1.0, 2.0, 4.0, -0.25, 0.0, 0.0, 4.0]
     y = torch.randn(1000, generator=torch.Generator().manual_seed(2))
-    qy = Q.log2_quantize(y, bits=5)
+    qy = Q.log2_quantize(y, num_bits=5)
     nz = qy != 0
     assert torch.equal(torch.log2(qy[nz].abs()), torch.log2(qy[nz].abs()).round())
 

@@ -80,10 +80,12 @@ def test_prepare_qat_structure_and_float_equivalence_when_disabled():
     assert sum("parametrizations" in n for n in names) == 7  # 6 convs + 1 linear
     assert sum(isinstance(m, qat.ActFakeQuant) for _, m in qat.fake_quant_modules(q)) == 7  # input + 6 ReLUs
     assert not any(isinstance(m, nn.BatchNorm2d) for m in q.modules())  # folded
-    qat.set_fake_quant(q, False)
+    for _, m in qat.fake_quant_modules(q):
+        m.enabled = False
     assert torch.allclose(q(x), net(x), atol=1e-4)  # folded float model == original
-    qat.set_fake_quant(q, True)
-    qat.calibrate(q, [x])
+    for _, m in qat.fake_quant_modules(q):
+        m.enabled = True
+    qat.observe_ranges(q, [x])
     assert not torch.allclose(q(x), net(x), atol=1e-4)
     levels = qat.weight_levels_used(q)
     assert max(levels.values()) <= 15 and min(levels.values()) >= 2
@@ -95,7 +97,7 @@ def test_ptq_error_shrinks_with_bits_and_strip_keeps_quantised_weights():
     ref = net(x)
     errs = []
     for bits in (3, 5, 8):
-        q = qat.calibrate(qat.prepare_qat(net, bits, bits), [x])
+        q = qat.observe_ranges(qat.prepare_qat(net, bits, bits), [x])
         errs.append(float((q(x) - ref).detach().abs().mean()))
     assert errs[0] > errs[1] > errs[2]
     q = qat.prepare_qat(net, 4, None)
@@ -126,6 +128,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="w_bits=0"):
         qat.prepare_qat(_net(), 0, 8)
     with pytest.raises(ValueError, match="no ActFakeQuant"):
-        qat.calibrate(qat.prepare_qat(_net(), 4, None), [torch.randn(1, 3, 8, 8)])
+        qat.observe_ranges(qat.prepare_qat(_net(), 4, None), [torch.randn(1, 3, 8, 8)])
     with pytest.raises(ValueError, match="batches is empty"):
-        qat.calibrate(qat.prepare_qat(_net(), 4, 4), [])
+        qat.observe_ranges(qat.prepare_qat(_net(), 4, 4), [])

@@ -19,7 +19,8 @@ from lessons_lib import checkpoints, data, machine, train
 from lessons_lib.deploy import onnx_export as ox
 from lessons_lib.deploy import ort as dort
 from lessons_lib.deploy import qdq
-from lessons_lib.quant import int8, x86int8
+from lessons_lib.deploy import int8
+from lessons_lib.quant import x86int8
 
 I16_MIN, I16_MAX = -32768, 32767
 
@@ -294,14 +295,14 @@ def shapes():
     xtr, _ = train.tensors(splits.train)
     fp32 = ox.export_onnx(teacher, x[:2])
     acts, _ = int8.qdq_tensor_names(fp32)
-    hists = int8.collect_histograms(fp32, acts, [xtr[i:i + 128] for i in range(0, 256, 128)])
+    hists = qdq.activation_histograms(fp32, acts, [xtr[i:i + 128] for i in range(0, 256, 128)])
     full = int8.quantize_onnx(fp32, hists, "max", reduce_range=False)
     return fp32, hists, full, x, y
 
 
 def test_exact_emulation_equals_float_qdq_semantics_on_every_cpu(shapes):
     _, _, full, x, _ = shapes
-    ref = dort.predict(dort.make_session(full, "ORT_DISABLE_ALL"), x[:64])
+    ref = dort.run_batched(dort.make_session(full, "ORT_DISABLE_ALL"), x[:64])
     emu = x86int8.run_qdq_model(full, x[:64], "exact")
     assert emu.shape == ref.shape and emu.dtype == np.float32
     # float64 here, float32 in onnxruntime: identical logits (to 1e-7 of the largest here) except where a
@@ -322,7 +323,7 @@ def test_emulation_matches_onnxruntime_int8_kernels_where_the_cpu_has_them(shape
         pytest.skip(f"onnxruntime's int8 kernel on this CPU is {machine.cpu_features()['int8_kernel']!r}; "
                     f"kernel={kernel!r} can only be compared where it is the CPU's own")
     _, _, full, x, _ = shapes
-    ref = dort.predict(dort.make_session(full, "ORT_ENABLE_ALL"), x[:64])
+    ref = dort.run_batched(dort.make_session(full, "ORT_ENABLE_ALL"), x[:64])
     emu = x86int8.run_qdq_model(full, x[:64], kernel)
     # onnxruntime requantises inside QLinearConv with a float32 fused scale: a few output steps apart
     assert (emu.argmax(1) == ref.argmax(1)).mean() >= 0.98
@@ -347,10 +348,10 @@ def test_default_keeps_int8_within_one_point_of_fp32_on_an_avx2_cpu(shapes, monk
     assert codes and max(int(np.abs(c.astype(np.int64)).max()) for c in codes) <= 64
     n, n_full = 500, 200  # default: 4 images above the bar at 500; full range: 0.940 vs 0.980 needed at 200
     yn = y.numpy()
-    acc32 = float((dort.predict(dort.make_session(fp32), x[:n]).argmax(1) == yn[:n]).mean())
+    acc32 = float((dort.run_batched(dort.make_session(fp32), x[:n]).argmax(1) == yn[:n]).mean())
     acc_default = x86int8.accuracy(default, x[:n], y[:n], "vpmaddubsw")
     assert acc_default >= acc32 - 0.01, (acc_default, acc32)
-    acc32_sub = float((dort.predict(dort.make_session(fp32), x[:n_full]).argmax(1) == yn[:n_full]).mean())
+    acc32_sub = float((dort.run_batched(dort.make_session(fp32), x[:n_full]).argmax(1) == yn[:n_full]).mean())
     acc_full = x86int8.accuracy(full, x[:n_full], y[:n_full], "vpmaddubsw")
     assert acc_full < acc32_sub - 0.01, (acc_full, acc32_sub)           # without the remedy: more than 1 point lost
 
@@ -385,7 +386,7 @@ def test_bad_inputs(shapes):
     with pytest.raises(ValueError, match="kernel='avx'"):
         x86int8.saturating_pair_dot(a, w, "avx")
     for bad_a, bad_w in ((torch.zeros(4), w), (a, torch.zeros(3, 4, 1)), (a, torch.zeros(3, 5)), (a[None], w)):
-        with pytest.raises(ValueError, match="a_u8 .* and w_s8 .* must be"):
+        with pytest.raises(ValueError, match="a_u8=.* and w_s8=.* must be"):
             x86int8.saturating_pair_dot(bad_a, bad_w)
     with pytest.raises(ValueError, match="kernel='VNNI'"):
         x86int8.int8_conv2d(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 1, 1), stride=(1, 1), padding=(0, 0),
@@ -424,10 +425,11 @@ def test_int_stride_padding_and_bad_pairs():
     as_ints = x86int8.int8_conv2d(q_x, w_q, stride=2, padding=1, dilation=1)
     as_pairs = x86int8.int8_conv2d(q_x, w_q, stride=(2, 2), padding=(1, 1), dilation=(1, 1))
     assert torch.equal(as_ints, as_pairs)
-    for kw in ({"stride": (1, 1, 1)}, {"padding": 1.5}, {"dilation": True}):
+    for kw, err in (({"stride": (1, 1, 1)}, ValueError), ({"padding": 1.5}, TypeError), ({"dilation": True}, TypeError),
+                    ({"stride": 0}, ValueError), ({"padding": (0, -1)}, ValueError)):
         args = {"stride": 1, "padding": 0, "dilation": 1, **kw}
         name = next(iter(kw))
-        with pytest.raises(ValueError, match=f"{name}="):
+        with pytest.raises(err, match=f"{name}="):
             x86int8.int8_conv2d(q_x, w_q, **args)
 
 

@@ -17,3 +17,30 @@ def test_rejects_with_a_message_naming_parameter_value_and_rule(value, err):
     with pytest.raises(err) as info:
         int_at_least("groups", value)
     assert str(info.value) == f"groups={value!r} must be an int >= 1"
+
+
+def test_fixes_found_by_reading_the_api():
+    """Bad calls that used to leak torch / numpy errors or name the wrong parameter."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from lessons_lib import data, fold, machine, train
+    from lessons_lib.blocks import GhostModule, InvertedResidual, ShuffleV1Unit, make_divisible
+    from lessons_lib.conv import layer_cost
+
+    with pytest.raises(ValueError, match="dw_size=2 must be odd"):
+        GhostModule(8, 8, dw_size=2)
+    assert make_divisible(0, 8) == 8
+    InvertedResidual(2, 2, expanded_ch=2, kernel_size=3, use_se=True)  # squeeze e // 4 = 0 -> 8, as torchvision
+    with pytest.raises(ValueError, match="out_ch=2 must be >= 4"):
+        ShuffleV1Unit(2, 2, groups=1)
+    assert layer_cost(nn.Conv2d(3, 4, 3, padding="valid"), 8).macs == 6 * 6 * 3 * 4 * 9
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            machine.resolve_device(torch.device("cuda"))
+    data.make_shapes(2, difficulty=np.int64(1), size=8)  # numpy integers are numbers
+    with pytest.raises(ValueError, match=r"kind=\(\)"):
+        fold.count_modules(nn.ReLU(), ())
+    with pytest.raises(ValueError, match="empty"):
+        train.predict(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0)))

@@ -21,7 +21,7 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-from lessons_lib import course
+from lessons_lib.course import runner as course
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from .layers import conv_bn_act
+from .. import validate as V
 from ..validate import int_at_least
 
 __all__ = ["GhostModule", "ghost_speedup"]
@@ -27,6 +29,16 @@ class GhostModule(nn.Module):
     2. cheap op: depthwise ``d x d`` (``dw_size``) conv with channel multiplier ``s - 1``: ``m -> m·(s-1)``
        ghost maps (+BN, ReLU) -- each intrinsic map ``y'_i`` makes ``s - 1`` ghosts ``Φ_{i,j}(y'_i)``;
     3. ``cat([intrinsic, ghosts])[:, :out_ch]`` (the identity is the ``s``-th "cheap" op).
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1).
+        kernel_size: primary conv kernel ``k`` (int >= 1; padding ``k // 2``, so an even ``k`` adds a row and a
+            column; default 1).
+        ratio: ``s``, output channels per intrinsic map (int >= 2; default 2).
+        dw_size: cheap depthwise conv kernel ``d`` (int >= 1; padding ``d // 2``; default 3). Must be odd (``ValueError`` otherwise): an
+            even one is accepted but ``forward`` then fails (the ghosts are one pixel larger than the maps).
+        stride: stride of the primary conv (int >= 1; default 1).
+        relu: ReLU after each BN (default ``True``); ``False`` puts an ``nn.Identity`` in its place.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 1, ratio: int = 2, dw_size: int = 3,
@@ -36,16 +48,24 @@ class GhostModule(nn.Module):
                         ("stride", stride)):
             int_at_least(name, v)
         int_at_least("ratio", ratio)
+        V.boolean("relu", relu)
         if ratio < 2:
             raise ValueError(f"ratio={ratio} must be >= 2 (ratio 1 would be an ordinary conv with no ghosts)")
+        for name, k in (("kernel_size", kernel_size), ("dw_size", dw_size)):
+            if k % 2 == 0:
+                raise ValueError(f"{name}={k} must be odd: padding k // 2 keeps H x W only for odd kernels, and the "
+                                 "ghost maps are concatenated with the intrinsic ones")
         self.out_ch = out_ch
         init = math.ceil(out_ch / ratio)
         new = init * (ratio - 1)
-        act = (lambda: nn.ReLU(inplace=True)) if relu else nn.Identity
-        self.primary_conv = nn.Sequential(
-            nn.Conv2d(in_ch, init, kernel_size, stride, kernel_size // 2, bias=False), nn.BatchNorm2d(init), act())
-        self.cheap_operation = nn.Sequential(
-            nn.Conv2d(init, new, dw_size, 1, dw_size // 2, groups=init, bias=False), nn.BatchNorm2d(new), act())
+        act = "relu" if relu else None
+        self.primary_conv = conv_bn_act(in_ch, init, kernel_size, stride, activation=act, padding=kernel_size // 2,
+                                        inplace=True)
+        self.cheap_operation = conv_bn_act(init, new, dw_size, 1, groups=init, activation=act, padding=dw_size // 2,
+                                           inplace=True)
+        if not relu:  # an Identity in the activation's place: three layers either way, as timm's GhostModule
+            self.primary_conv.append(nn.Identity())
+            self.cheap_operation.append(nn.Identity())
 
     def forward(self, x):
         x1 = self.primary_conv(x)
@@ -59,6 +79,15 @@ def ghost_speedup(c: int, s: int, k: int = 1, d: int = 3) -> float:
 
     ``r = c·k²·s / (c·k² + (s - 1)·d²)``  ->  ``s·c / (c + s - 1)`` when ``d = k`` (the paper's form) -> ``s``.
     The parameter ratio (Eq. 5) is the same expression.
+
+    Args:
+        c: input channels of the conv (int >= 1).
+        s: Ghost ratio (int >= 1; 1 gives 1.0).
+        k: kernel size of the ordinary / primary conv (int >= 1; default 1).
+        d: kernel size of the cheap depthwise ops (int >= 1; default 3).
+
+    Returns:
+        ``float``: the speed-up ratio ``r`` (MACs of the ordinary conv / MACs of the Ghost module), ``< s``.
     """
     for name, v in (("c", c), ("s", s), ("k", k), ("d", d)):
         int_at_least(name, v)

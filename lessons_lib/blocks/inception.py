@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import conv_bn_act
 from .shuffle import channel_shuffle
+from .. import validate as V
 from ..validate import int_at_least
 
 __all__ = ["factorized_conv", "InceptionBlock", "ExtremeInception",
@@ -31,10 +33,24 @@ def factorized_conv(in_ch: int, out_ch: int, n: int, kind: str = "two3x3", *, mi
     Intermediate layers have ``mid_ch`` channels (default ``out_ch``); ``relu`` inserts a ReLU between
     them (the extra non-linearity Inception v2 credits the factorisation with). Measure the receptive
     field with ``lessons_lib.conv.impulse_receptive_field`` (use ``relu=False`` there: a linear chain).
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1).
+        n: the receptive field's side (an odd int >= 1; >= 3 for ``kind="two3x3"``).
+        kind: ``"full"``, ``"two3x3"`` (default) or ``"asym"``.
+        mid_ch: width of the intermediate layers (``None``: ``out_ch``; or an int >= 1; unused by ``"full"``).
+        relu: put an ``nn.ReLU`` between the convs (default ``False``).
+        bias: give every conv a bias (default ``False``).
+
+    Returns:
+        ``nn.Sequential`` of ``nn.Conv2d`` (and ``nn.ReLU``) layers,
+        ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H, W]``.
     """
     int_at_least("in_ch", in_ch)
     int_at_least("out_ch", out_ch)
     int_at_least("n", n)
+    V.choice("kind", kind, ("full", "two3x3", "asym"))
+    V.boolean("relu", relu), V.boolean("bias", bias)
     if n % 2 == 0:
         raise ValueError(f"n={n} must be odd (centred 'same' padding)")
     mid = out_ch if mid_ch is None else int_at_least("mid_ch", mid_ch)
@@ -60,13 +76,25 @@ def factorized_conv(in_ch: int, out_ch: int, n: int, kind: str = "two3x3", *, mi
 
 
 def _cbr(cin: int, cout: int, k: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, 1, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return conv_bn_act(cin, cout, k, activation="relu", inplace=True)
 
 
 class InceptionBlock(nn.Module):
     """GoogLeNet Inception module (v1 with 1x1 reductions) -- four parallel towers, concatenated:
     ``1x1`` | ``1x1 -> 3x3`` | ``1x1 -> 5x5`` (or ``1x1 -> 3x3 -> 3x3`` with ``factorize5x5=True``,
-    Inception v2) | ``3x3 max-pool -> 1x1``. Output channels ``ch1 + ch3 + ch5 + pool_proj``."""
+    Inception v2) | ``3x3 max-pool -> 1x1``. Output channels ``ch1 + ch3 + ch5 + pool_proj``.
+
+    Every conv is Conv -> BN -> ReLU, stride 1, 'same' padding: ``Tensor[N, in_ch, H, W] ->
+    Tensor[N, ch1 + ch3 + ch5 + pool_proj, H, W]``.
+
+    Args:
+        in_ch: input channels (int >= 1).
+        ch1: width of the 1x1 tower (int >= 1).
+        ch3red, ch3: 1x1 reduction and 3x3 widths of the second tower (ints >= 1).
+        ch5red, ch5: 1x1 reduction and 5x5 (or two 3x3) widths of the third tower (ints >= 1).
+        pool_proj: width of the 1x1 after the max-pool (int >= 1).
+        factorize5x5: replace the 5x5 by two 3x3 convs (default ``False``).
+    """
 
     def __init__(self, in_ch: int, ch1: int, ch3red: int, ch3: int, ch5red: int, ch5: int, pool_proj: int,
                  *, factorize5x5: bool = False):
@@ -74,6 +102,7 @@ class InceptionBlock(nn.Module):
         for name, v in (("in_ch", in_ch), ("ch1", ch1), ("ch3red", ch3red), ("ch3", ch3), ("ch5red", ch5red),
                         ("ch5", ch5), ("pool_proj", pool_proj)):
             int_at_least(name, v)
+        V.boolean("factorize5x5", factorize5x5)
         self.branch1 = _cbr(in_ch, ch1, 1)
         self.branch2 = nn.Sequential(_cbr(in_ch, ch3red, 1), _cbr(ch3red, ch3, 3))
         five = [_cbr(ch5red, ch5, 3), _cbr(ch5, ch5, 3)] if factorize5x5 else [_cbr(ch5red, ch5, 5)]
@@ -88,7 +117,14 @@ class ExtremeInception(nn.Module):
     """Xception's "extreme" Inception (Chollet 2017, Fig. 4; document 001 §2.1.5): one 1x1 conv
     ``in -> out``, then a separate ``k x k`` conv on **each** output channel (a depthwise conv,
     ``groups = out``). Equal to ``out`` Inception towers of width 1 -- see :func:`extreme_inception_towers`.
-    (The Xception network itself orders them depthwise-then-pointwise, as a separable conv.)"""
+    (The Xception network itself orders them depthwise-then-pointwise, as a separable conv.)
+
+    No biases, no BN: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H', W']`` ('same' for odd ``k``).
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1).
+        k: kernel size of the depthwise conv (int >= 1, padding ``k // 2``; default 3).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, k: int = 3):
         super().__init__()
@@ -104,9 +140,20 @@ class ExtremeInception(nn.Module):
 
 def extreme_inception_towers(block: ExtremeInception, x: torch.Tensor) -> torch.Tensor:
     """The same computation as ``block(x)`` written as ``out`` Inception towers, each ``1x1 (in -> 1) ->
-    k x k (1 -> 1)``, concatenated -- a loop over towers, using ``block``'s weights."""
+    k x k (1 -> 1)``, concatenated -- a loop over towers, using ``block``'s weights.
+
+    Args:
+        block: the :class:`ExtremeInception` whose weights are used.
+        x: input ``Tensor[N, in_ch, H, W]`` (floating dtype, ``in_ch`` the block's input channels).
+
+    Returns:
+        ``Tensor[N, out_ch, H', W']``: equal to ``block(x)`` up to rounding.
+    """
     if not isinstance(block, ExtremeInception):
         raise TypeError(f"block={type(block).__name__} must be an ExtremeInception")
+    V.tensor("x", x, dtype="floating", layout="Tensor[N, C, H, W]")
+    if x.shape[1] != block.pointwise.in_channels:
+        raise ValueError(f"x={V.show(x)} must have C={block.pointwise.in_channels} channels (the block's in_ch)")
     pw, dw = block.pointwise.weight, block.depthwise.weight
     towers = []
     for i in range(pw.shape[0]):
@@ -118,7 +165,13 @@ def extreme_inception_towers(block: ExtremeInception, x: torch.Tensor) -> torch.
 class ResNeXtBranches(nn.Module):
     """ResNeXt block as ``C`` parallel branches (Xie et al. 2017, Fig. 3a; document 001 §2.1.6):
     ``y = ReLU(x + BN(Σ_i T_i(x)))`` with ``T_i = 1x1 (in -> d) -> BN -> ReLU -> 3x3 (d -> d) -> BN -> ReLU
-    -> 1x1 (d -> out)``. ``cardinality = C``, ``width = d`` (the bottleneck width of one branch)."""
+    -> 1x1 (d -> out)``. ``cardinality = C``, ``width = d`` (the bottleneck width of one branch).
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1, equal: the shortcut is the identity).
+        cardinality: number of branches ``C`` (int >= 1).
+        width: bottleneck width ``d`` of one branch (int >= 1).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
         super().__init__()
@@ -128,8 +181,7 @@ class ResNeXtBranches(nn.Module):
             raise ValueError(f"the identity shortcut needs in_ch={in_ch} == out_ch={out_ch}")
         d = width
         self.branches = nn.ModuleList(nn.Sequential(
-            nn.Conv2d(in_ch, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(),
-            nn.Conv2d(d, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(),
+            *conv_bn_act(in_ch, d, 1, activation="relu"), *conv_bn_act(d, d, 3, activation="relu"),
             nn.Conv2d(d, out_ch, 1, bias=False)) for _ in range(cardinality))
         self.bn3 = nn.BatchNorm2d(out_ch)
 
@@ -140,7 +192,13 @@ class ResNeXtBranches(nn.Module):
 class ResNeXtGrouped(nn.Module):
     """The same block as one grouped conv (Fig. 3c): ``1x1 (in -> C·d) -> 3x3 group conv (groups=C)
     -> 1x1 (C·d -> out)``. Layer names follow ``torchvision.models.resnet.Bottleneck`` (``conv1, bn1, conv2,
-    bn2, conv3, bn3``), so a torchvision ResNeXt bottleneck's ``state_dict`` loads unchanged."""
+    bn2, conv3, bn3``), so a torchvision ResNeXt bottleneck's ``state_dict`` loads unchanged.
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1, equal: the shortcut is the identity).
+        cardinality: groups ``C`` of the 3x3 conv (int >= 1).
+        width: channels ``d`` per group (int >= 1); the grouped layers have ``C·d`` channels.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, cardinality: int, width: int):
         super().__init__()
@@ -170,7 +228,15 @@ def _copy_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, sl: slice) -> None:
 def grouped_from_branches(branches: ResNeXtBranches) -> ResNeXtGrouped:
     """Copy the weights of ``C`` branches into one :class:`ResNeXtGrouped`: branch ``i``'s first 1x1 gives
     output rows ``i·d:(i+1)·d``, its 3x3 becomes group ``i``, its last 1x1 input columns ``i·d:(i+1)·d``
-    (summing branch outputs = one 1x1 over their concatenation). In eval mode the two are equal."""
+    (summing branch outputs = one 1x1 over their concatenation). In eval mode the two are equal.
+
+    Args:
+        branches: the :class:`ResNeXtBranches` to copy (left unchanged).
+
+    Returns:
+        :class:`ResNeXtGrouped`: a new block with the same weights and BN statistics, in ``branches``'
+        training mode.
+    """
     if not isinstance(branches, ResNeXtBranches):
         raise TypeError(f"branches={type(branches).__name__} must be a ResNeXtBranches")
     first = branches.branches[0]
@@ -197,6 +263,13 @@ class IGCBlock(nn.Module):
 
     Weights: ``k²·L·M² + L²·M``, vs ``k²·L²·M²`` for a dense ``k x k`` conv of the same width. ``M = 1`` gives
     a depthwise + pointwise (Xception-like) block; ``L = 1`` a dense conv followed by a per-channel scale.
+
+    ``Tensor[N, L·M, H, W] -> Tensor[N, L·M, H', W']`` (no biases, no BN; 'same' for odd ``k``).
+
+    Args:
+        L: number of primary groups (int >= 1).
+        M: channels per primary group = number of secondary groups (int >= 1).
+        k: kernel size of the primary conv (int >= 1, padding ``k // 2``; default 3).
     """
 
     def __init__(self, L: int, M: int, k: int = 3):

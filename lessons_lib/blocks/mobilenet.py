@@ -22,50 +22,49 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .layers import conv_bn_act
 from .se import SqueezeExcite
+from .. import activations
+from .. import validate as V
 from ..validate import int_at_least
 
-__all__ = ["make_divisible", "conv_bn_act", "DepthwiseSeparableConv", "InvertedResidual", "TinyMobileNet",
-           "tiny_mobilenet", "ACTIVATION_MODULES", "spiral", "relu_roundtrip"]
-
-#: activation names accepted by the blocks -> module class
-ACTIVATION_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hard_swish": nn.Hardswish}
-
-
-def _act(activation: str) -> nn.Module:
-    if activation not in ACTIVATION_MODULES:
-        raise ValueError(f"activation={activation!r} must be one of {sorted(ACTIVATION_MODULES)}")
-    return ACTIVATION_MODULES[activation]()
+__all__ = ["make_divisible", "DepthwiseSeparableConv", "InvertedResidual", "TinyMobileNet",
+           "tiny_mobilenet", "spiral", "relu_roundtrip"]
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round ``v`` channels to a multiple of ``divisor``, never below 90 % of ``v`` (torchvision's rule)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise ValueError(f"v={v!r} must be a positive number")
-    int_at_least("divisor", divisor)
+    """Round ``v`` channels to a multiple of ``divisor``, never below 90 % of ``v`` (torchvision's rule).
+
+    Args:
+        v: the unrounded number of channels (a finite number > 0).
+        divisor: the multiple to round to (int >= 1; default 8).
+        min_value: the smallest result (``None``: ``divisor``, the default; or an int >= 1).
+
+    Returns:
+        ``int``: the rounded number of channels, a multiple of ``divisor`` (unless ``min_value`` is not), >= 0.9 v.
+    """
+    V.real("v", v, 0)  # v = 0 gives min_value, as torchvision's _make_divisible does
+    int_at_least("divisor", divisor), V.integer("min_value", min_value, 1, none_ok=True)
     min_value = divisor if min_value is None else min_value
     new = max(min_value, int(v + divisor / 2) // divisor * divisor)
     return new + divisor if new < 0.9 * v else new
 
 
-def conv_bn_act(in_ch: int, out_ch: int, k: int = 3, stride: int = 1, groups: int = 1,
-                activation: str | None = "relu6") -> nn.Sequential:
-    """Conv (no bias, 'same' padding) -> BatchNorm -> activation (``None``: linear)."""
-    layers = [nn.Conv2d(in_ch, out_ch, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(out_ch)]
-    if activation is not None:
-        layers.append(_act(activation))
-    return nn.Sequential(*layers)
-
-
 class DepthwiseSeparableConv(nn.Module):
-    """MobileNet v1 unit: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H/stride, W/stride]``."""
+    """MobileNet v1 unit: ``Tensor[N, in_ch, H, W] -> Tensor[N, out_ch, H/stride, W/stride]``.
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1).
+        stride: stride of the depthwise conv, 1 (default) or 2.
+        kernel_size: depthwise kernel size (int >= 1; default 3).
+        activation: a name from :data:`lessons_lib.activations.ACTIVATIONS` used after both BNs (default ``"relu6"``).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, kernel_size: int = 3, activation: str = "relu6"):
         super().__init__()
         int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch), int_at_least("kernel_size", kernel_size)
-        if stride not in (1, 2):
-            raise ValueError(f"stride={stride!r} must be 1 or 2")
-        _act(activation)
+        V.choice("stride", stride, (1, 2))
+        activations.module(activation)  # an unknown name fails before any layer is built
         self.depthwise = conv_bn_act(in_ch, in_ch, kernel_size, stride, groups=in_ch, activation=activation)
         self.pointwise = conv_bn_act(in_ch, out_ch, 1, activation=activation)
 
@@ -79,6 +78,19 @@ class InvertedResidual(nn.Module):
     The expanded width is ``expanded_ch`` if given (v3 tables list it), else
     ``round(in_ch * expand_ratio)`` (v2). ``use_se`` adds SqueezeExcite on the expanded channels with
     ``make_divisible(E // 4, 8)`` squeeze channels and a hard-sigmoid gate (as MobileNet v3).
+
+    Args:
+        in_ch, out_ch: input / output channels (ints >= 1); the residual is added when they are equal and
+            ``stride == 1``.
+        stride: stride of the depthwise conv, 1 (default) or 2.
+        expand_ratio: v2's ``t``, a finite number >= 1 (default 6); used (and checked) only when
+            ``expanded_ch`` is ``None``.
+        expanded_ch: ``E``, the expanded width (``None``: ``round(in_ch * expand_ratio)``; or an int >= 1).
+            ``E == in_ch`` skips the expand conv.
+        kernel_size: depthwise kernel size (int >= 1; default 3).
+        use_se: add a :class:`SqueezeExcite` after the depthwise conv (default ``False``).
+        activation: a name from :data:`lessons_lib.activations.ACTIVATIONS` for the expand and depthwise layers
+            (default ``"relu6"``); the projection has none.
     """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, expand_ratio: float = 6, *,
@@ -86,16 +98,13 @@ class InvertedResidual(nn.Module):
                  activation: str = "relu6"):
         super().__init__()
         int_at_least("in_ch", in_ch), int_at_least("out_ch", out_ch), int_at_least("kernel_size", kernel_size)
-        if stride not in (1, 2):
-            raise ValueError(f"stride={stride!r} must be 1 or 2")
+        V.choice("stride", stride, (1, 2))
         if expanded_ch is None:
-            if isinstance(expand_ratio, bool) or not isinstance(expand_ratio, (int, float)) or expand_ratio < 1:
-                raise ValueError(f"expand_ratio={expand_ratio!r} must be a number >= 1")
+            V.real("expand_ratio", expand_ratio, 1)
             expanded_ch = int(round(in_ch * expand_ratio))
         int_at_least("expanded_ch", expanded_ch)
-        if not isinstance(use_se, bool):
-            raise TypeError(f"use_se={use_se!r} must be a bool")
-        _act(activation)
+        V.boolean("use_se", use_se)
+        activations.module(activation)  # an unknown name fails before any layer is built
         self.in_ch, self.out_ch, self.expanded_ch, self.stride = in_ch, out_ch, expanded_ch, stride
         self.use_residual = stride == 1 and in_ch == out_ch
         e = expanded_ch
@@ -112,8 +121,17 @@ class InvertedResidual(nn.Module):
 
 # ------------------------------------------------------------------- the linear-bottleneck argument
 def spiral(n_points: int = 1000, turns: float = 2.0) -> torch.Tensor:
-    """A 2-D spiral ``Tensor[n_points, 2]`` centred on the origin (the MobileNet v2 paper's toy manifold)."""
-    int_at_least("n_points", n_points, 2)
+    """A 2-D spiral ``Tensor[n_points, 2]`` centred on the origin (the MobileNet v2 paper's toy manifold).
+
+    Args:
+        n_points: number of points (int >= 2; default 1000).
+        turns: number of turns (a finite number; default 2.0; negative winds the other way).
+
+    Returns:
+        ``Tensor[n_points, 2]`` float64: the points ``t * (cos(2 pi turns t), sin(2 pi turns t))``,
+        ``t`` evenly spaced in [0.05, 1].
+    """
+    int_at_least("n_points", n_points, 2), V.real("turns", turns)
     t = torch.linspace(0.05, 1.0, n_points, dtype=torch.float64)
     ang = 2 * torch.pi * turns * t
     return torch.stack([t * torch.cos(ang), t * torch.sin(ang)], 1)
@@ -129,13 +147,23 @@ def relu_roundtrip(points: torch.Tensor, n: int, *, seed: int = 0, activation=to
     ``recoverable`` is the fraction of points whose *active* rows of ``T`` (``T x > 0``) still span
     R^2, so that ``x`` is exactly determined by the ReLU output. With the identity as ``activation``
     the error is 0 for every ``n >= 2``: the loss is ReLU's doing.
+
+    Args:
+        points: the 2-D points, a floating-dtype ``Tensor[N, 2]`` (e.g. :func:`spiral`).
+        n: the embedding dimension (int >= 2).
+        seed: seed of the random ``T`` (int >= 0; default 0).
+        activation: a callable applied elementwise to ``Tensor[N, n]`` float64 (default ``torch.relu``).
+        decoder: ``"lstsq"`` (default) or ``"pinv"``.
+
+    Returns:
+        ``tuple[Tensor, float, float]``: ``(x', relative error, recoverable)``, ``x'`` a float64 ``Tensor[N, 2]``,
+        the error ``||x' - x||_F / ||x||_F`` and ``recoverable`` a fraction in [0, 1].
     """
-    if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[1] != 2:
-        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
-        raise ValueError(f"points must be a Tensor[N, 2], got {shape}")
-    int_at_least("n", n, 2)
-    if decoder not in ("lstsq", "pinv"):
-        raise ValueError(f"decoder={decoder!r} must be 'lstsq' or 'pinv'")
+    V.tensor("points", points, dtype="floating")
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points={V.show(points)} must be a Tensor[N, 2]")
+    int_at_least("n", n, 2), V.integer("seed", seed, 0), V.function("activation", activation)
+    V.choice("decoder", decoder, ("lstsq", "pinv"))
     x = points.double()
     T = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     y = activation(x @ T.T)
@@ -163,11 +191,26 @@ _V3 = [[(16, 16, True, "relu", 1)],
 
 class TinyMobileNet(nn.Module):
     """``Tensor[N, 3, 32, 32] -> Tensor[N, classes]``: ``features`` (stem, stage1.., head) -> global
-    average pool -> ``tail`` (v3: a 1x1 layer on the pooled vector; v1/v2: nothing) -> ``classifier``."""
+    average pool -> ``tail`` (v3: a 1x1 layer on the pooled vector; v1/v2: nothing) -> ``classifier``.
+
+    Args:
+        features: a non-empty ``OrderedDict`` name -> ``nn.Module`` (stem, stages, head), run in order.
+        tail: the ``nn.Module`` applied to the pooled ``Tensor[N, C]`` (``nn.Identity()`` for v1/v2).
+        feat_ch: width of the tail's output, the classifier's input features (int >= 1).
+        num_classes: number of classes (int >= 2).
+        version: the MobileNet version, 1, 2 or 3 (recorded as ``self.version``).
+    """
 
     def __init__(self, features: "OrderedDict[str, nn.Module]", tail: nn.Module, feat_ch: int, num_classes: int,
                  version: int):
         super().__init__()
+        V.instance("features", features, OrderedDict, "an OrderedDict name -> nn.Module")
+        if not features:
+            raise ValueError("features=OrderedDict() must hold at least one layer")
+        for name, m in features.items():
+            V.module(f"features[{name!r}]", m)
+        V.module("tail", tail), int_at_least("feat_ch", feat_ch), int_at_least("num_classes", num_classes, 2)
+        V.choice("version", version, (1, 2, 3))
         self.version = version
         self.features = nn.Sequential(features)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -199,12 +242,22 @@ def tiny_mobilenet(version: int, *, width_mult: float = 1.0, expand_ratio: float
 
     ``width_mult`` scales every width (rounded with :func:`make_divisible`); ``expand_ratio`` is v2's
     ``t``; ``use_se`` (v3 only) forces SE on (True) or off (False) in every block, ``None`` keeps the table.
+
+    Args:
+        version: 1, 2 or 3.
+        width_mult: width multiplier, a number in (0, 4] (default 1.0).
+        expand_ratio: v2's ``t``, a finite number >= 1 (default 6; checked but unused for v1 / v3).
+        use_se: ``None`` (default), or a bool with ``version=3`` only (``ValueError`` otherwise).
+        num_classes: number of classes (int >= 2; default 10).
+        in_ch: input channels (int >= 1; default 3).
+
+    Returns:
+        :class:`TinyMobileNet`: ``Tensor[N, in_ch, 32, 32] -> Tensor[N, num_classes]`` logits, freshly initialised.
     """
-    if version not in (1, 2, 3):
-        raise ValueError(f"version={version!r} must be 1, 2 or 3")
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 4:
-        raise ValueError(f"width_mult={width_mult!r} must be a number in (0, 4]")
-    if use_se is not None and (not isinstance(use_se, bool) or version != 3):
+    V.choice("version", version, (1, 2, 3))
+    V.real("width_mult", width_mult, 0, 4, low_open=True), V.real("expand_ratio", expand_ratio, 1)
+    V.boolean("use_se", use_se, none_ok=True)
+    if use_se is not None and version != 3:
         raise ValueError(f"use_se={use_se!r} must be None, or a bool with version=3 (got version={version})")
     int_at_least("num_classes", num_classes, 2), int_at_least("in_ch", in_ch)
     ch = lambda c: make_divisible(c * width_mult, 8)  # noqa: E731
@@ -240,5 +293,5 @@ def tiny_mobilenet(version: int, *, width_mult: float = 1.0, expand_ratio: float
         head = ch(288)
         f["head"] = conv_bn_act(c_in, head, 1, activation="hard_swish")
         feat = max(ch(256), 256)
-        tail = nn.Sequential(nn.Linear(head, feat), nn.Hardswish())  # after pooling: 1x1 instead of 4x4
+        tail = nn.Sequential(nn.Linear(head, feat), activations.module("hard_swish"))  # after pooling: 1x1 instead of 4x4
     return TinyMobileNet(f, tail, feat, num_classes, version)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import conv_bn_act
+from .. import validate as V
 from ..validate import int_at_least
 
 __all__ = ["channel_shuffle", "channel_dependency", "ShuffleV1Unit", "ShuffleV2Block"]
@@ -23,9 +25,18 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     (ShuffleNet v1, Fig. 1c). Equal to ``torch.nn.ChannelShuffle(groups)``. After it, the next group
     conv's group ``j`` sees channel ``j`` of *every* previous group, so information crosses groups.
     Its inverse is ``channel_shuffle(·, C // g)``.
+
+    Args:
+        x: input ``Tensor[N, C, H, W]``.
+        groups: number of groups ``g`` (int >= 1, divides ``C``).
+
+    Returns:
+        ``Tensor[N, C, H, W]``: the shuffled channels (same dtype and device as ``x``).
     """
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a Tensor[N, C, H, W], got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x={type(x).__name__} must be a torch.Tensor")
+    if x.dim() != 4:
+        raise ValueError(f"x={V.show(x)} must be a Tensor[N, C, H, W]")
     int_at_least("groups", groups)
     n, c, h, w = x.shape
     if c % groups:
@@ -37,8 +48,18 @@ def channel_dependency(fn, in_ch: int, *, size: int = 5) -> torch.Tensor:
     """Which output channels depend on which input channels: ``D[o, i] = True`` when ∂out_o/∂x_i ≠ 0.
 
     Found by gradients (one backward pass per output channel) of ``fn`` at a random input
-    ``Tensor[1, in_ch, size, size]``; returns ``Tensor[C_out, in_ch]`` of bools. A stack of group convs
-    without shuffle gives a block-diagonal ``D``: information never crosses groups.
+    ``Tensor[1, in_ch, size, size]``. A stack of group convs without shuffle gives a block-diagonal ``D``:
+    information never crosses groups.
+
+    Args:
+        fn: a callable (an ``nn.Module`` or a function) mapping ``Tensor[1, in_ch, size, size]`` (float32) to
+            ``Tensor[1, C_out, H', W']``.
+        in_ch: input channels (int >= 1).
+        size: height and width of the random input (int >= 1; default 5); the input is seeded (seed 0).
+
+    Returns:
+        ``Tensor[C_out, in_ch]`` of bools: ``D[o, i]`` is ``True`` when output channel ``o`` depends on input
+        channel ``i``.
     """
     int_at_least("in_ch", in_ch)
     int_at_least("size", size)
@@ -54,13 +75,6 @@ def channel_dependency(fn, in_ch: int, *, size: int = 5) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def _conv_bn(cin: int, cout: int, k: int, *, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
 class ShuffleV1Unit(nn.Module):
     """ShuffleNet v1 unit (Zhang et al. 2018, Fig. 2b/c).
 
@@ -73,20 +87,30 @@ class ShuffleV1Unit(nn.Module):
 
     The bottleneck width is ``mid_ch = out_ch // 4`` (the paper's ratio). ``group_first=False`` keeps the
     first 1x1 dense, as the paper does for the first unit after the stem (its input has only 24 channels).
+
+    Args:
+        in_ch: input channels (int >= 1; divisible by ``groups`` when ``group_first``).
+        out_ch: output channels (int >= 1): ``== in_ch`` for ``stride=1``, ``> in_ch`` for ``stride=2``;
+            ``groups`` must divide ``out_ch // 4`` and the branch's width (``out_ch`` or ``out_ch - in_ch``).
+        groups: groups ``g`` of the 1x1 convs (int >= 1; default 3).
+        stride: 1 (default; residual add) or 2 (average-pool shortcut, concatenated).
+        group_first: make the first 1x1 a group conv (default ``True``); ``False`` keeps it dense.
     """
 
     def __init__(self, in_ch: int, out_ch: int, groups: int = 3, stride: int = 1, *, group_first: bool = True):
         super().__init__()
+        V.boolean("group_first", group_first)
         for name, v in (("in_ch", in_ch), ("out_ch", out_ch), ("groups", groups)):
             int_at_least(name, v)
-        if stride not in (1, 2):
-            raise ValueError(f"stride={stride!r} must be 1 or 2")
+        V.choice("stride", stride, (1, 2))
         if stride == 1 and in_ch != out_ch:
             raise ValueError(f"stride=1 adds the input: out_ch={out_ch} must equal in_ch={in_ch}")
         branch_out = out_ch - in_ch if stride == 2 else out_ch
         if branch_out < 1:
             raise ValueError(f"stride=2 concatenates the input: out_ch={out_ch} must exceed in_ch={in_ch}")
         mid = out_ch // 4
+        if mid < 1:
+            raise ValueError(f"out_ch={out_ch} must be >= 4: the bottleneck has out_ch // 4 channels")
         g1 = groups if group_first else 1
         checks = [("mid_ch (out_ch // 4)", mid), ("the branch's out_ch", branch_out)]
         if group_first:
@@ -95,9 +119,9 @@ class ShuffleV1Unit(nn.Module):
             if c % groups:
                 raise ValueError(f"groups={groups} must divide {name}={c}")
         self.groups, self.stride = groups, stride
-        self.gconv1 = _conv_bn(in_ch, mid, 1, groups=g1)
-        self.dwconv = _conv_bn(mid, mid, 3, stride=stride, groups=mid, relu=False)
-        self.gconv2 = _conv_bn(mid, branch_out, 1, groups=groups, relu=False)
+        self.gconv1 = conv_bn_act(in_ch, mid, 1, groups=g1, activation="relu", inplace=True)
+        self.dwconv = conv_bn_act(mid, mid, 3, stride, groups=mid, activation=None)
+        self.gconv2 = conv_bn_act(mid, branch_out, 1, groups=groups, activation=None)
         self.shortcut = nn.AvgPool2d(3, 2, 1) if stride == 2 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,14 +141,18 @@ class ShuffleV2Block(nn.Module):
       dense 1x1s: G2); ``cat(x1, branch2(x2))``, then ``channel_shuffle(·, 2)``.
     * ``stride=2``: no split; ``branch1 = 3x3 dw/2 -> BN -> 1x1 -> BN -> ReLU`` and ``branch2`` (dw stride
       2) both see ``x``; concatenating them doubles the width.
+
+    Args:
+        in_ch: input channels (int >= 1; equal to ``out_ch`` for ``stride=1``).
+        out_ch: output channels (an even int >= 2); each branch gives ``out_ch // 2``.
+        stride: 1 (default; channel split) or 2 (both branches see ``x``, resolution halved).
     """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
         super().__init__()
         int_at_least("in_ch", in_ch)
         int_at_least("out_ch", out_ch)
-        if stride not in (1, 2):
-            raise ValueError(f"stride={stride!r} must be 1 or 2")
+        V.choice("stride", stride, (1, 2))
         if out_ch % 2:
             raise ValueError(f"out_ch={out_ch} must be even (two halves are concatenated)")
         if stride == 1 and in_ch != out_ch:
@@ -132,16 +160,16 @@ class ShuffleV2Block(nn.Module):
         self.stride = stride
         half = out_ch // 2
         if stride == 2:
-            self.branch1 = nn.Sequential(
-                nn.Conv2d(in_ch, in_ch, 3, 2, 1, groups=in_ch, bias=False), nn.BatchNorm2d(in_ch),
-                nn.Conv2d(in_ch, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+            self.branch1 = nn.Sequential(  # one flat Sequential, as torchvision's (its state-dict keys)
+                *conv_bn_act(in_ch, in_ch, 3, 2, groups=in_ch, activation=None),
+                *conv_bn_act(in_ch, half, 1, activation="relu", inplace=True))
         else:
             self.branch1 = nn.Sequential()
         cin2 = in_ch if stride == 2 else half
         self.branch2 = nn.Sequential(
-            nn.Conv2d(cin2, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
-            nn.Conv2d(half, half, 3, stride, 1, groups=half, bias=False), nn.BatchNorm2d(half),
-            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+            *conv_bn_act(cin2, half, 1, activation="relu", inplace=True),
+            *conv_bn_act(half, half, 3, stride, groups=half, activation=None),
+            *conv_bn_act(half, half, 1, activation="relu", inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:

@@ -1,8 +1,9 @@
 """PyTorch on an NVIDIA GPU: eager fp32 / tf32 / fp16 / bf16, channels_last, and ``torch.compile``.
 
 Run as a script on a GPU machine (``python -m lessons_lib.deploy.gpu``) to print the table the
-lesson cannot measure on a CPU-only machine. On an H100 a small CNN is launch-bound: halving the
-precision barely moves eager latency, fusing kernels does (``research/deploy-toolchain.md`` §7).
+lesson cannot measure on a CPU-only machine. Expect a small CNN on a big GPU to be bound by kernel
+launches: halving the precision barely moves eager latency, fusing kernels (``torch.compile``, an engine
+builder) does -- the table this script prints is the evidence, recorded with its GPU and date.
 ``mode="max-autotune"`` is torch.compile's kernel auto-tuning: it benchmarks Triton candidates per
 layer and keeps the fastest -- the same idea as TensorRT's tactic selection, and slow to compile
 (minutes even for the 6-conv teacher; pass ``compile_mode="default"`` for a quick run).
@@ -19,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import checkpoints
+from .. import checkpoints, paths
 from ..machine import describe
 from ..profile import measure_side_by_side
 
@@ -89,19 +90,21 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-RECORD = Path(__file__).resolve().parent.parent.parent / "data" / "gpu_recorded.json"
+# Read from the shipped weights folder; ``--record`` writes there in a source checkout (the user cache otherwise).
+RECORD = checkpoints.WEIGHTS_DIR / "gpu_recorded.json"
 
 
-def save_record(result: dict, path: str | Path = RECORD, *, command: str = "python -m lessons_lib.deploy.gpu --record") -> Path:
+def save_record(result: dict, path: str | Path | None = None, *,
+                command: str = checkpoints.DATA_FILES["gpu_recorded.json"]) -> Path:
     """Write a *measured* :func:`gpu_benchmark` result (never a skipped one) as JSON, with the date,
     the torch version and the command that produced it, so a lesson can show it on CPU-only machines."""
     if not isinstance(result, dict) or "rows" not in result or "device" not in result:
         raise ValueError(f"result={result!r:.120} is not a measured gpu_benchmark result (it has no 'rows'/'device')")
     rec = {**result, "recorded": datetime.date.today().isoformat(), "torch": torch.__version__, "command": command}
-    path = Path(path)
+    path = paths.writable_weights_dir() / RECORD.name if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec, indent=2) + "\n")
-    if path.resolve().parent == checkpoints.DATA_DIR.resolve():   # every file in data/ is in the manifest
+    if path.resolve().parent == checkpoints.WEIGHTS_DIR.resolve():   # every shipped file is in the manifest
         checkpoints.register(path, command, f"PyTorch GPU latencies measured on {result['device']}")
     return path
 
@@ -123,7 +126,7 @@ def format_record(rec: dict | None) -> str:
     if rec is None:
         return ("no GPU result recorded yet: on a machine with an NVIDIA GPU run\n"
                 "  python -m lessons_lib.deploy.gpu --record\n"
-                f"which writes data/{RECORD.name} for this cell to show")
+                f"which writes lessons_lib/weights/{RECORD.name} for this cell to show")
     trt = format_trt(rec["tensorrt"]) if rec.get("tensorrt") else f"TensorRT: {rec.get('tensorrt_skipped', 'not run')}"
     return (f"RECORDED on {rec['recorded']} with torch {rec['torch']} (`{rec['command']}`), not measured on this "
             f"machine:\n" + format_table(rec) + "\n" + trt)
@@ -131,25 +134,24 @@ def format_record(rec: dict | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:  # python -m lessons_lib.deploy.gpu [--record [PATH]]
     """Print the PyTorch GPU table, then build and time fp32 / fp16 / int8 TensorRT engines if possible;
-    ``--record`` saves both (default ``data/gpu_recorded.json``)."""
+    ``--record`` saves both (default ``lessons_lib/weights/gpu_recorded.json`` in a checkout)."""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m lessons_lib.deploy.gpu", description=main.__doc__)
-    ap.add_argument("--record", nargs="?", const=str(RECORD), default=None, metavar="PATH",
-                    help=f"save the measured table as JSON (default data/{RECORD.name})")
+    ap.add_argument("--record", nargs="?", const="", default=None, metavar="PATH",
+                    help=f"save the measured table as JSON (default lessons_lib/weights/{RECORD.name})")
     args = ap.parse_args(argv)
     model = checkpoints.pretrained("shapes_teacher").eval()
     result = gpu_benchmark(model)
     print(format_table(result))
     trt = tensorrt_rows(model)
     print(format_trt(trt["tensorrt"]) if "tensorrt" in trt else f"TensorRT skipped: {trt['tensorrt_skipped']}")
-    if args.record and "skipped" not in result:
-        print(f"recorded: {save_record({**result, **trt}, args.record)}")
+    if args.record is not None and "skipped" not in result:
+        print(f"recorded: {save_record({**result, **trt}, args.record or None)}")
 
 
 def tensorrt_rows(model: nn.Module) -> dict:
     """``{"tensorrt": [one row per fp32 / fp16 / int8 engine]}`` or ``{"tensorrt_skipped": why}``."""
-    from ..course import BUILD
     from ..data import shapes_splits
     from . import export_onnx, insert_qdq, qdq, to_fp16
     from . import tensorrt as trt_helpers
@@ -158,7 +160,7 @@ def tensorrt_rows(model: nn.Module) -> dict:
     ok, why = trt_helpers.tensorrt_available()
     if not ok:
         return {"tensorrt_skipped": why}
-    out = BUILD / "deploy" / "trt"
+    out = paths.build_dir() / "deploy" / "trt"
     out.mkdir(parents=True, exist_ok=True)
     splits = shapes_splits()
     x_test, _ = splits.test.tensors

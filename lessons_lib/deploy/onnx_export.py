@@ -1,7 +1,7 @@
 """PyTorch -> ONNX: export, clean up, check, and read the graph (document 000: the parser's input).
 
 Document 000 starts TensorRT's workflow with a trained FP32 model handed to a parser as ONNX. What
-torch 2.14 does when you export (measured, ``research/deploy-toolchain.md`` §3.1):
+torch 2.14 does when you export (measured with torch 2.14; see PyTorch's ``torch.onnx`` documentation):
 
 * ``torch.onnx.export(..., dynamo=True)`` (the default since 2.9) traces with ``torch.export`` and
   translates every aten op with onnxscript. With ``optimize=False`` the raw graph keeps
@@ -27,18 +27,29 @@ import onnx
 import torch
 from torch import nn
 
-LEVELS = ("raw", "constants", "full")
+from .. import validate as V
+
+EXPORT_LEVELS = ("raw", "constants", "full")
 EXPORTERS = ("dynamo", "torchscript")
 
 
 def _check_level(level: object) -> str:
-    if level not in LEVELS:
-        raise ValueError(f"level={level!r} must be one of {LEVELS}")
-    return level  # type: ignore[return-value]
+    return V.choice("level", level, EXPORT_LEVELS)
 
 
 def as_model(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
-    """An ``onnx.ModelProto`` from a proto (returned as is) or a file path (loaded)."""
+    """An ``onnx.ModelProto`` from a proto (returned as is) or a file path (loaded).
+
+    Args:
+        model: an ``onnx.ModelProto``, or a path (``str`` or ``pathlib.Path``) to an existing .onnx file.
+
+    Returns:
+        ``onnx.ModelProto``: ``model`` itself (not a copy), or the model loaded from the file.
+
+    Raises:
+        TypeError: ``model`` is neither a proto nor a path.
+        FileNotFoundError: the path is not a file.
+    """
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (str, Path)):
@@ -54,6 +65,13 @@ def simplify(model: onnx.ModelProto, level: str = "full") -> onnx.ModelProto:
 
     ``"constants"`` = ``onnxscript.optimizer.fold_constants`` + removal of unused nodes;
     ``"full"`` = ``onnxscript.optimizer.optimize`` (the pass ``torch.onnx.export(optimize=True)`` runs).
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+        level: one of :data:`EXPORT_LEVELS`: ``"raw"`` (an unchanged copy), ``"constants"`` or ``"full"``.
+
+    Returns:
+        ``onnx.ModelProto``: the cleaned-up copy.
     """
     import onnx_ir as ir
     import onnxscript.optimizer as oo
@@ -72,7 +90,14 @@ def simplify(model: onnx.ModelProto, level: str = "full") -> onnx.ModelProto:
 
 
 def check(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``onnx.checker`` (full check) then shape inference; returns the model with inferred shapes."""
+    """``onnx.checker`` (full check) then shape inference; returns the model with inferred shapes.
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``onnx.ModelProto``: a copy with ``value_info`` filled in by strict, type-checking shape inference.
+    """
     model = as_model(model)
     onnx.checker.check_model(model, full_check=True)
     return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
@@ -83,19 +108,32 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path 
                 input_name: str = "x", output_name: str = "logits") -> onnx.ModelProto:
     """Export ``model`` (eval mode, one input ``Tensor[N, C, H, W]``, one output) to ONNX opset 20.
 
-    ``level`` picks how much the graph is cleaned up (:data:`LEVELS`). ``exporter="torchscript"``
-    uses the deprecated legacy exporter (``do_constant_folding = level != "raw"``, so there
-    ``"constants"`` folds BatchNorm like ``"full"``; its deprecation warnings are silenced here). With ``dynamic_batch`` the first input dimension is named ``batch``.
+    ``exporter="torchscript"`` uses the deprecated legacy exporter (``do_constant_folding = level != "raw"``,
+    so there ``"constants"`` folds BatchNorm like ``"full"``; its deprecation warnings are silenced here).
     The model is checked (:func:`check`) and, if ``path`` is given, saved there.
     Raises ``TypeError`` for a non-module or non-tensor input and ``ValueError`` if tracing fails.
+
+    Args:
+        model: the ``nn.Module`` to export; put in eval mode for the export, its train / eval mode restored after.
+        example_input: floating-point example input ``Tensor[N, C, H, W]`` (2 to 5 dimensions are accepted).
+        path: where to save the .onnx file (parent folders are created), or ``None`` to save nothing.
+        level: how much the graph is cleaned up, one of :data:`EXPORT_LEVELS` (``"raw"``, ``"constants"``,
+            ``"full"``).
+        exporter: one of :data:`EXPORTERS`: ``"dynamo"`` (``torch.export`` + onnxscript) or ``"torchscript"``.
+        dynamic_batch: if True, the first input dimension is dynamic, named ``batch``.
+        input_name, output_name: names of the graph's input and output (non-empty strings).
+
+    Returns:
+        ``onnx.ModelProto``: the checked model with inferred shapes.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
-    if not isinstance(example_input, torch.Tensor) or example_input.dim() < 1:
-        raise TypeError(f"example_input={type(example_input).__name__} must be a torch.Tensor with a batch dimension")
+    V.module("model", model)
+    V.tensor("example_input", example_input, dtype="floating", ndim=(2, 3, 4, 5))
+    V.path("path", path, none_ok=True)
     _check_level(level)
-    if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r} must be one of {EXPORTERS}")
+    V.choice("exporter", exporter, EXPORTERS)
+    V.boolean("dynamic_batch", dynamic_batch)
+    V.string("input_name", input_name, non_empty=True)
+    V.string("output_name", output_name, non_empty=True)
     was_training = model.training
     model.eval()
     try:
@@ -130,12 +168,27 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path 
 
 # ------------------------------------------------------------------------------------ reading
 def op_name(node: onnx.NodeProto) -> str:
-    """``Conv`` for the default domain, ``domain-suffix.Op`` otherwise (``nchwc.Conv``, ``microsoft.FusedConv``)."""
+    """``Conv`` for the default domain, ``domain-suffix.Op`` otherwise (``nchwc.Conv``, ``microsoft.FusedConv``).
+
+    Args:
+        node: an ``onnx.NodeProto``.
+
+    Returns:
+        ``str``: the op name.
+    """
+    V.instance("node", node, onnx.NodeProto, "an onnx.NodeProto")
     return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain.split('.')[-1]}.{node.op_type}"
 
 
 def node_counts(model: onnx.ModelProto | str | Path) -> dict[str, int]:
-    """``{op: count}`` over the graph's nodes, sorted by op name (``Constant`` nodes included)."""
+    """``{op: count}`` over the graph's nodes, sorted by op name (``Constant`` nodes included).
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``dict[str, int]``: op name (as :func:`op_name` writes it) -> number of nodes.
+    """
     m = as_model(model)
     return dict(sorted(collections.Counter(op_name(n) for n in m.graph.node).items()))
 
@@ -147,7 +200,16 @@ def _shape(vi: onnx.ValueInfoProto) -> str:
 
 
 def node_table(model: onnx.ModelProto | str | Path, max_rows: int | None = 40) -> str:
-    """One line per node: op, inputs (initializers marked ``*``), output with its inferred type/shape."""
+    """One line per node: op, inputs (initializers marked ``*``), output with its inferred type/shape.
+
+    Args:
+        model: an ``onnx.ModelProto`` or a path to an .onnx file.
+        max_rows: at most this many nodes are listed (``None``: all).
+
+    Returns:
+        The table as one string.
+    """
+    max_rows = V.integer("max_rows", max_rows, 0, none_ok=True)
     m = as_model(model)
     shapes = {vi.name: _shape(vi) for vi in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
     inits = {i.name for i in m.graph.initializer}
@@ -163,7 +225,15 @@ def node_table(model: onnx.ModelProto | str | Path, max_rows: int | None = 40) -
 
 
 def io_signature(model: onnx.ModelProto | str | Path) -> tuple[list[str], list[str]]:
-    """``(["x: float[batch, 3, 32, 32]"], ["logits: float[batch, 10]"])``."""
+    """``(["x: float[batch, 3, 32, 32]"], ["logits: float[batch, 10]"])``.
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``(inputs, outputs)``: two lists of ``"name: dtype[dims]"`` strings, one per graph input / output
+        (symbolic dimensions by name).
+    """
     m = as_model(model)
     return ([f"{i.name}: {_shape(i)}" for i in m.graph.input],
             [f"{o.name}: {_shape(o)}" for o in m.graph.output])

@@ -2,7 +2,7 @@
 
 TensorRT 11 builds *strongly typed* networks only: the precision of every tensor is what the ONNX
 file declares. The FP16/INT8 builder flags and the calibrator classes are gone
-(``research/deploy-toolchain.md`` §1.1), so
+(NVIDIA, "Migrating from TensorRT 10.x to 11.x"), so
 
 * fp16: the ONNX must hold fp16 tensors (:func:`to_fp16`, or export a ``.half()`` model);
 * int8: the ONNX must carry ``QuantizeLinear -> DequantizeLinear`` pairs (:func:`insert_qdq`), with
@@ -23,6 +23,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import quant
+from .. import validate as V
 from .onnx_export import as_model
 from .ort import intermediate_outputs
 
@@ -31,7 +32,15 @@ QUANTIZABLE = ("Conv", "Gemm", "MatMul")
 
 def quantizable_inputs(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """``(activations, weights)``: tensor names feeding input 0 and input 1 of every Conv / Gemm /
-    MatMul -- where TensorRT expects Q/DQ pairs (activations per tensor, weights per channel)."""
+    MatMul -- where TensorRT expects Q/DQ pairs (activations per tensor, weights per channel).
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``(activations, weights)``: two lists of names in graph order, without repeats; an input 0 is listed
+        only if it is not an initializer, an input 1 only if it is one.
+    """
     m = as_model(model)
     inits = {i.name for i in m.graph.initializer}
     acts: list[str] = []
@@ -45,41 +54,84 @@ def quantizable_inputs(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     return acts, weights
 
 
+DEFAULT_METHOD = "entropy"
+"""The one default threshold method of the calibration pipeline (lessons 11 and 15, ``int8.quantize_onnx``):
+TensorRT's entropy (KL) calibration, with the ReLU zero spike handled as pytorch-quantization does."""
+DEFAULT_ZERO_BIN = "copy_next"
+ZERO_BINS = ("copy_next", "keep")
+ALL_ZERO_SCALE = 1.0
+"""Scale given to a tensor that was exactly zero on every calibration batch: any scale represents it exactly."""
+
+
 def activation_histograms(model: onnx.ModelProto, names: list[str], batches: Iterable[torch.Tensor], *,
                           num_bins: int = 2048) -> dict[str, quant.Histogram]:
-    """One :class:`lessons_lib.quant.Histogram` of ``|x|`` per tensor, over all ``batches`` (one pass)."""
-    if not isinstance(names, (list, tuple)) or not names:
-        raise ValueError(f"names={names!r} must be a non-empty list of tensor names")
+    """One :class:`lessons_lib.quant.Histogram` of ``|x|`` per tensor, over all ``batches`` (one pass of the
+    float model through onnxruntime, with those tensors as extra outputs).
+
+    Args:
+        model: float ONNX model (``ModelProto`` or path).
+        names: tensor names to calibrate (graph inputs or node outputs), e.g. from :func:`quantizable_inputs`.
+        batches: iterable of ``Tensor[N, C, H, W]`` inputs; at least one.
+        num_bins: histogram bins (TensorRT uses 2048).
+    Returns:
+        ``{name: Histogram}``; a tensor that was zero everywhere keeps ``counts is None`` (see
+        :data:`ALL_ZERO_SCALE`).
+    """
+    names = V.sequence("names", names, V.string)
+    num_bins = V.integer("num_bins", num_bins, 2)
     hists = {n: quant.Histogram(num_bins) for n in names}
-    for values in intermediate_outputs(model, names, batches):
+    seen = 0
+    for values in intermediate_outputs(model, list(names), batches):
+        seen += 1
         for n, v in values.items():
             hists[n].update(torch.from_numpy(v))
-    empty = [n for n, h in hists.items() if h.counts is None]
-    if empty:
-        raise ValueError(f"no non-zero values reached {empty}: pass at least one batch of real data")
+    if seen == 0:
+        raise ValueError("batches is empty: need at least one calibration batch")
     return hists
 
 
-def scales_from_histograms(hists: Mapping[str, quant.Histogram], method: str = "entropy", *,
-                           zero_bin: str = "copy_next") -> dict[str, float]:
-    """Symmetric int8 scale ``T / 127`` per tensor, ``T = lessons_lib.quant.calibrate(hist, method)``.
+def scales_from_histograms(hists: Mapping[str, quant.Histogram], method: str = DEFAULT_METHOD, *,
+                           num_bits: int = 8, zero_bin: str = DEFAULT_ZERO_BIN) -> dict[str, float]:
+    """Symmetric scale ``T / (2^(b-1) - 1)`` per tensor, ``T = lessons_lib.quant.calibrate(hist, method)``.
 
     ``zero_bin="copy_next"`` (pytorch-quantization / ModelOpt) stops the spike of exact zeros after a
     ReLU (about half of all values here) from dominating the KL search; ``"keep"`` uses the raw
-    histogram, which picks far too small thresholds on ReLU outputs (shown in lesson 15).
+    histogram, which picks far too small thresholds on ReLU outputs (shown in lesson 15). It only
+    affects ``method="entropy"``. A tensor that was all zero gets :data:`ALL_ZERO_SCALE`.
+
+    Args:
+        hists: ``{name: Histogram}`` from :func:`activation_histograms`.
+        method: one of :data:`lessons_lib.quant.METHODS`.
+        num_bits: integer bits (8 for int8).
+        zero_bin: ``"copy_next"`` or ``"keep"``.
+    Returns:
+        ``{name: scale}`` (Python floats > 0).
     """
-    if method not in quant.METHODS:
-        raise ValueError(f"method={method!r} must be one of {quant.METHODS}")
+    V.mapping("hists", hists, what="a dict tensor name -> quant.Histogram")
+    for n, h in hists.items():
+        V.instance(f"hists[{n!r}]", h, quant.Histogram, "a lessons_lib.quant.Histogram")
+    V.choice("method", method, quant.METHODS)
+    V.choice("zero_bin", zero_bin, ZERO_BINS)
+    qmax = 2 ** (quant.affine.check_bits(num_bits) - 1) - 1
     kw = {"zero_bin": zero_bin} if method == "entropy" else {}
-    return {n: quant.calibrate(h, method, **kw) / 127.0 for n, h in hists.items()}
+    return {n: ALL_ZERO_SCALE if h.counts is None else quant.calibrate(h, method, num_bits=num_bits, **kw) / qmax
+            for n, h in hists.items()}
 
 
 def calibrate_activations(model: onnx.ModelProto, names: list[str], batches: Iterable[torch.Tensor], *,
-                          method: str = "entropy", num_bins: int = 2048, zero_bin: str = "copy_next") -> dict[str, float]:
-    """:func:`activation_histograms` then :func:`scales_from_histograms` (TensorRT's entropy calibration
-    for ``method="entropy"``)."""
-    if method not in quant.METHODS:
-        raise ValueError(f"method={method!r} must be one of {quant.METHODS}")
+                          method: str = DEFAULT_METHOD, num_bins: int = 2048,
+                          zero_bin: str = DEFAULT_ZERO_BIN) -> dict[str, float]:
+    """:func:`activation_histograms` then :func:`scales_from_histograms`: ``{tensor name: int8 scale}``.
+
+    Args:
+        model, names, batches, num_bins: as in :func:`activation_histograms`.
+        method, zero_bin: as in :func:`scales_from_histograms` (defaults :data:`DEFAULT_METHOD`,
+            :data:`DEFAULT_ZERO_BIN`).
+    Returns:
+        ``{name: scale}`` (Python floats > 0).
+    """
+    V.choice("method", method, quant.METHODS)
+    V.choice("zero_bin", zero_bin, ZERO_BINS)
     return scales_from_histograms(activation_histograms(model, names, batches, num_bins=num_bins), method,
                                   zero_bin=zero_bin)
 
@@ -91,15 +143,23 @@ def weight_scales(model: onnx.ModelProto, names: list[str], *, reduce_range: boo
     for int8 weights. It is the remedy for x86 CPUs without VNNI, whose int8 kernel sums pairs of u8 x s8
     products in a saturating int16 (:mod:`lessons_lib.quant.x86int8`): with ``|w| <= 64`` a pair stays at
     most ``2 * 255 * 64 = 32640 <= 32767``. The weights are still stored as int8; they lose one bit.
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+        names: initializer (weight) names, e.g. the weights of :func:`quantizable_inputs`; may be empty.
+        reduce_range: a bool, see above.
+
+    Returns:
+        ``{name: ndarray[C_out]}``: float32 scales, one per slice ``W[c]`` along axis 0.
     """
-    if not isinstance(reduce_range, bool):
-        raise TypeError(f"reduce_range={reduce_range!r} must be a bool")
+    V.boolean("reduce_range", reduce_range)
     m = as_model(model)
+    names = V.sequence("names", names, V.string, min_len=0)
     inits = {i.name: i for i in m.graph.initializer}
     out = {}
     for n in names:
         if n not in inits:
-            raise ValueError(f"weight {n!r} is not an initializer of the model")
+            raise ValueError(f"names={names!r}: {n!r} is not an initializer (weight) of the model")
         w = torch.from_numpy(numpy_helper.to_array(inits[n]).copy())
         s, _ = quant.qparams_per_channel(w, axis=0, symmetric=True)
         if reduce_range:
@@ -108,30 +168,33 @@ def weight_scales(model: onnx.ModelProto, names: list[str], *, reduce_range: boo
     return out
 
 
-def _check_scale(name: str, s: object) -> np.ndarray:
-    arr = np.asarray(s, dtype=np.float64)
-    if arr.size == 0 or not np.isfinite(arr).all() or (arr <= 0).any():
-        raise ValueError(f"scale for {name!r} must be finite and > 0, got {s!r}")
-    return arr.astype(np.float32)
+def _scale_array(label: str, s: object) -> np.ndarray:
+    """``s`` (a scale or per-channel scales) as float32 values, checked by ``quant.affine._check_scale``."""
+    return quant.affine._check_scale(s, label).numpy().astype(np.float32)
 
 
 def insert_qdq(model: onnx.ModelProto, activation_scales: Mapping[str, float],
                weight_scales: Mapping[str, object] | None = None) -> onnx.ModelProto:
     """A copy of ``model`` with explicit, symmetric (zero point 0) int8 quantisation.
 
-    * ``activation_scales``: ``{tensor: scale}``; the tensor (graph input or node output) gets
-      ``QuantizeLinear -> DequantizeLinear`` and every consumer reads the DQ output.
-    * ``weight_scales``: ``{initializer: scales}`` with ``scales`` a scalar or ``shape[0]`` values
-      (per output channel, ``axis=0``); the weight is stored as int8 ``clip(round(W / s), -127, 127)``
-      behind a ``DequantizeLinear`` (TensorRT's weight range is [-127, 127]).
-
     Raises ``ValueError`` for unknown names, non-positive scales, a per-channel scale whose length
     differs from the weight's ``shape[0]``, or an opset below 13 (per-axis Q/DQ needs 13).
+
+    Args:
+        model: float ONNX model (``onnx.ModelProto`` or a path to an .onnx file), opset >= 13; not modified.
+        activation_scales: ``{tensor: scale}``, one scale per tensor; the tensor (graph input or node output)
+            gets ``QuantizeLinear -> DequantizeLinear`` and every consumer reads the DQ output.
+        weight_scales: ``{initializer: scales}`` with ``scales`` a scalar or ``shape[0]`` values
+            (per output channel, ``axis=0``); the weight is stored as int8 ``clip(round(W / s), -127, 127)``
+            behind a ``DequantizeLinear`` (TensorRT's weight range is [-127, 127]). ``None``: no weight is quantised.
+
+    Returns:
+        ``onnx.ModelProto``: the quantised copy, checked by ``onnx.checker``.
     """
     m = onnx.ModelProto.FromString(as_model(model).SerializeToString())
-    weight_scales = dict(weight_scales or {})
-    if not isinstance(activation_scales, Mapping):
-        raise TypeError(f"activation_scales={type(activation_scales).__name__} must be a dict name -> scale")
+    V.mapping("activation_scales", activation_scales, what="a dict tensor name -> scale")
+    weight_scales = dict(V.mapping("weight_scales", weight_scales, what="a dict initializer name -> scales")
+                         if weight_scales is not None else {})
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise ValueError(f"model opset {opset} < 13: per-channel QuantizeLinear/DequantizeLinear need opset >= 13")
@@ -140,16 +203,16 @@ def insert_qdq(model: onnx.ModelProto, activation_scales: Mapping[str, float],
     produced = {o for n in g.node for o in n.output} | {i.name for i in g.input}
     for name in activation_scales:
         if name not in produced or name in inits:
-            raise ValueError(f"activation {name!r} is not a graph input or node output of the model")
+            raise ValueError(f"activation_scales: {name!r} is not a graph input or node output of the model")
     new_inits: list[TensorProto] = []
     renamed: dict[str, str] = {}
     head: list[onnx.NodeProto] = []
 
     for name, s in weight_scales.items():
         if name not in inits:
-            raise ValueError(f"weight {name!r} is not an initializer of the model")
+            raise ValueError(f"weight_scales: {name!r} is not an initializer of the model")
         w = numpy_helper.to_array(inits[name]).astype(np.float32)
-        scale = _check_scale(name, s)
+        scale = _scale_array(f"weight_scales[{name!r}]", s)
         if scale.ndim > 1 or (scale.ndim == 1 and scale.size not in (1, w.shape[0])):
             raise ValueError(f"weight {name!r} has shape {list(w.shape)}: its scales must be a scalar or "
                              f"{w.shape[0]} values (axis 0), got shape {list(scale.shape)}")
@@ -169,7 +232,7 @@ def insert_qdq(model: onnx.ModelProto, activation_scales: Mapping[str, float],
     own_q: set[int] = set()
 
     def qdq_nodes(name: str) -> list[onnx.NodeProto]:
-        s = _check_scale(name, activation_scales[name])
+        s = _scale_array(f"activation_scales[{name!r}]", activation_scales[name])
         if s.size != 1:
             raise ValueError(f"activation {name!r} needs one scale (per tensor), got {s.size}")
         new_inits.extend([numpy_helper.from_array(s.reshape(()), f"{name}_scale"),
@@ -213,6 +276,12 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     float turned into float16 -- an fp16 network as a strongly typed builder reads it.
 
     Values beyond fp16's range (|x| > 65504) raise ``ValueError`` instead of silently becoming inf.
+
+    Args:
+        model: float32 ONNX model (``onnx.ModelProto`` or a path to an .onnx file); not modified.
+
+    Returns:
+        ``onnx.ModelProto``: the float16 copy, with shapes re-inferred and checked by ``onnx.checker``.
     """
     m = onnx.ModelProto.FromString(as_model(model).SerializeToString())
     g = m.graph
@@ -241,18 +310,28 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
-def model_size_bytes(model: onnx.ModelProto) -> int:
-    """Serialised size of the model in bytes (weights + graph + metadata)."""
-    return as_model(model).ByteSize()
-
-
 def weight_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of all initializer values (what fp16 halves and int8 quarters)."""
+    """Bytes of all initializer values (what fp16 halves and int8 quarters).
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``int``: the summed ``nbytes`` of the initializers, in bytes.
+    """
     return sum(numpy_helper.to_array(i).nbytes for i in as_model(model).graph.initializer)
 
 
 def qdq_summary(model: onnx.ModelProto) -> dict[str, object]:
-    """Facts about a Q/DQ model: Q and DQ node counts, per-channel DQ count, distinct zero points."""
+    """Facts about a Q/DQ model: Q and DQ node counts, per-channel DQ count, distinct zero points.
+
+    Args:
+        model: ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``{"QuantizeLinear": int, "DequantizeLinear": int, "per-channel DQ": int, "zero points": list[int]}``,
+        the zero points sorted.
+    """
     m = as_model(model)
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
     q = [n for n in m.graph.node if n.op_type == "QuantizeLinear"]
@@ -269,7 +348,15 @@ def scales_of(model: onnx.ModelProto) -> tuple[dict[str, float], dict[str, np.nd
     ``({activation: scale}, {weight: scales})``. An activation is the input of a ``QuantizeLinear``
     (onnxruntime's ``<output>_QuantizeLinear_Input`` renaming of a graph output is undone); a weight is
     an int8 initializer ``<name>_quantized`` behind a ``DequantizeLinear`` (both tools' naming); int32
-    (bias) initializers are skipped."""
+    (bias) initializers are skipped.
+
+    Args:
+        model: Q/DQ ONNX model (``onnx.ModelProto`` or a path to an .onnx file).
+
+    Returns:
+        ``({activation: float}, {weight: ndarray})``: the weight scales as float32 arrays (one value per output
+        channel, or 0-d for a per-tensor scale).
+    """
     m = as_model(model)
     inits = {i.name: i for i in m.graph.initializer}
     suffix = "_QuantizeLinear_Input"

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import validate as V
+from ..conv import conv2d_out_size
 from ..profile import measure_side_by_side
 
 Tactic = Callable[[torch.Tensor], torch.Tensor]
@@ -27,8 +29,7 @@ warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
 
 
 def _check_conv(conv: object) -> nn.Conv2d:
-    if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"conv={type(conv).__name__} must be an nn.Conv2d")
+    V.module("conv", conv, nn.Conv2d)
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         raise ValueError(f"conv.padding={conv.padding!r} / padding_mode={conv.padding_mode!r}: "
                          "only numeric zero padding is supported")
@@ -39,10 +40,8 @@ def _im2col_gemm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``unfold`` the input into columns ``[N, C*kh*kw, L]`` and multiply by ``W[C_out, C*kh*kw]``."""
     n, _, h, w = x.shape
     kh, kw = conv.kernel_size
-    (sh, sw), (ph, pw), (dh, dw) = conv.stride, conv.padding, conv.dilation
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
+    oh, ow = conv2d_out_size((h, w), (kh, kw), conv.stride, conv.padding, conv.dilation)
+    cols = F.unfold(x, (kh, kw), dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
     g = conv.groups
     wmat = conv.weight.reshape(g, conv.out_channels // g, -1)
     cols = cols.reshape(n, g, -1, cols.shape[-1])
@@ -51,7 +50,15 @@ def _im2col_gemm(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def conv_tactics(conv: nn.Conv2d) -> dict[str, Tactic]:
-    """Four implementations of ``conv`` (same input ``Tensor[N, C, H, W]`` NCHW, same output)."""
+    """Four implementations of ``conv`` (same input ``Tensor[N, C, H, W]`` NCHW, same output).
+
+    Args:
+        conv: an ``nn.Conv2d`` with numeric zero padding (``padding_mode="zeros"``, no ``padding="same"`` string).
+
+    Returns:
+        ``{name: tactic}`` for ``"oneDNN NCHW"``, ``"oneDNN channels_last"``, ``"native (oneDNN off)"`` and
+        ``"im2col + GEMM"``, each a callable ``Tensor[N, C_in, H, W] -> Tensor[N, C_out, H_out, W_out]`` (NCHW).
+    """
     conv = _check_conv(conv)
     w_cl = conv.weight.detach().contiguous(memory_format=torch.channels_last)
 
@@ -78,11 +85,23 @@ def autotune(conv: nn.Conv2d, x: torch.Tensor, *, repeats: int = 7, warmup: int 
              atol: float = 1e-3) -> tuple[str, dict[str, float]]:
     """``(fastest tactic, {tactic: median ms})`` for ``conv`` on input ``x``, like a builder's tactic
     selection. A tactic whose output differs from ``conv(x)`` by more than ``atol`` is rejected
-    (``inf`` ms) -- a fast wrong kernel must never win."""
+    (``inf`` ms) -- a fast wrong kernel must never win.
+
+    Args:
+        conv: an ``nn.Conv2d`` with numeric zero padding, as in :func:`conv_tactics`.
+        x: floating-point input ``Tensor[N, C_in, H, W]`` with ``C_in = conv.in_channels``.
+        repeats: timed rounds, an int >= 1 (:func:`lessons_lib.profile.measure_side_by_side`).
+        warmup: untimed rounds before them, an int >= 0.
+        atol: largest accepted ``max|tactic(x) - conv(x)|``, a number >= 0.
+
+    Returns:
+        ``(best, times)``: the name of the fastest tactic and ``{tactic: median ms}`` over all four.
+    """
     conv = _check_conv(conv)
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != conv.in_channels:
-        raise ValueError(f"x must be Tensor[N, {conv.in_channels}, H, W], got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    _check_input("x", x, conv.in_channels)
+    V.integer("repeats", repeats, 1)
+    V.integer("warmup", warmup, 0)
+    V.real("atol", atol, 0)
     tactics = conv_tactics(conv)
     with torch.inference_mode():
         ref = conv(x)
@@ -96,11 +115,20 @@ def autotune(conv: nn.Conv2d, x: torch.Tensor, *, repeats: int = 7, warmup: int 
 def autotune_model(model: nn.Module, x: torch.Tensor, *, threads: int | None = None, **kw) -> list[dict]:
     """Run :func:`autotune` on every ``Conv2d`` of ``model`` with the input it sees for ``x``, with
     ``threads`` torch threads (``None``: unchanged; restored afterwards).
-    Rows: ``{"layer", "in_shape", "best", "times"}``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads={threads!r} must be None or an int >= 1")
+
+    Args:
+        model: an ``nn.Module`` whose convs all have numeric zero padding; put in eval mode (and left so).
+        x: floating-point input ``Tensor[N, C, H, W]`` of ``model``.
+        threads: torch intra-op threads for the tuning, an int >= 1, or ``None``.
+        **kw: ``repeats``, ``warmup`` and ``atol`` of :func:`autotune`.
+
+    Returns:
+        One row per ``Conv2d`` that ran, in the order they first ran:
+        ``{"layer": name, "in_shape": tuple, "best": tactic name, "times": {tactic: median ms}}``.
+    """
+    V.module("model", model)
+    V.tensor("x", x, dtype="floating", layout="Tensor[N, C, H, W]")
+    threads = V.integer("threads", threads, 1, none_ok=True)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -131,28 +159,48 @@ def _autotune_model(model: nn.Module, x: torch.Tensor, **kw) -> list[dict]:
 # ------------------------------------------------------------------------------------ concat
 class ConcatBlock(nn.Module):
     """``branches`` parallel 1x1 convs (``in_ch -> branch_ch`` each, with bias) concatenated on channels:
-    ``Tensor[N, in_ch, H, W] -> Tensor[N, branches * branch_ch, H, W]`` (an Inception-style merge)."""
+    ``Tensor[N, in_ch, H, W] -> Tensor[N, branches * branch_ch, H, W]`` (an Inception-style merge).
+
+    Args:
+        in_ch: input channels, an int >= 1.
+        branch_ch: output channels of each branch, an int >= 1.
+        branches: number of parallel branches, an int >= 1.
+    """
 
     def __init__(self, in_ch: int = 64, branch_ch: int = 64, branches: int = 4):
         super().__init__()
-        for name, v in (("in_ch", in_ch), ("branch_ch", branch_ch), ("branches", branches)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}={v!r} must be an int >= 1")
+        in_ch, branch_ch = V.integer("in_ch", in_ch, 1), V.integer("branch_ch", branch_ch, 1)
+        branches = V.integer("branches", branches, 1)
         self.branches = nn.ModuleList(nn.Conv2d(in_ch, branch_ch, 1) for _ in range(branches))
 
     def forward(self, x):
         return torch.cat([b(x) for b in self.branches], dim=1)
 
 
-def _mats(block: ConcatBlock) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    if not isinstance(block, ConcatBlock):
-        raise TypeError(f"block={type(block).__name__} must be a ConcatBlock")
+def _check_input(name: str, x: object, channels: int) -> torch.Tensor:
+    V.tensor(name, x, dtype="floating", layout="Tensor[N, C, H, W]")
+    if x.shape[1] != channels:
+        raise ValueError(f"{name} has shape {tuple(x.shape)}; it must be Tensor[N, {channels}, H, W]")
+    return x
+
+
+def _mats(block: ConcatBlock, x: object) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    V.module("block", block, ConcatBlock, "a ConcatBlock")
+    _check_input("x", x, block.branches[0].in_channels)
     return [(b.weight.detach().flatten(1), b.bias.detach().view(-1, 1)) for b in block.branches]
 
 
 def branches_into_buffer(block: ConcatBlock, x: torch.Tensor) -> torch.Tensor:
-    """Concat-free: branch ``i`` writes ``W_i X + b_i`` straight into channels ``[a_i, b_i)`` of the output."""
-    mats = _mats(block)
+    """Concat-free: branch ``i`` writes ``W_i X + b_i`` straight into channels ``[a_i, b_i)`` of the output.
+
+    Args:
+        block: a :class:`ConcatBlock`.
+        x: floating-point CPU input ``Tensor[N, in_ch, H, W]`` (the output buffer is allocated on the CPU).
+
+    Returns:
+        ``Tensor[N, branches * branch_ch, H, W]``: ``block(x)`` up to rounding.
+    """
+    mats = _mats(block, x)
     n, c, h, w = x.shape
     out = torch.empty(n, sum(m.shape[0] for m, _ in mats), h * w, dtype=x.dtype)
     xs = x.reshape(n, c, h * w)
@@ -165,8 +213,16 @@ def branches_into_buffer(block: ConcatBlock, x: torch.Tensor) -> torch.Tensor:
 
 
 def branches_then_cat(block: ConcatBlock, x: torch.Tensor) -> torch.Tensor:
-    """The same GEMMs into one buffer per branch, then ``torch.cat`` copies them all once more."""
-    mats = _mats(block)
+    """The same GEMMs into one buffer per branch, then ``torch.cat`` copies them all once more.
+
+    Args:
+        block: a :class:`ConcatBlock`.
+        x: floating-point CPU input ``Tensor[N, in_ch, H, W]`` (the branch buffers are allocated on the CPU).
+
+    Returns:
+        ``Tensor[N, branches * branch_ch, H, W]``: ``block(x)`` up to rounding.
+    """
+    mats = _mats(block, x)
     n, c, h, w = x.shape
     xs = x.reshape(n, c, h * w)
     parts = []
@@ -179,6 +235,15 @@ def branches_then_cat(block: ConcatBlock, x: torch.Tensor) -> torch.Tensor:
 
 
 def concat_bytes(block: ConcatBlock, x: torch.Tensor) -> int:
-    """Bytes the concat moves (read every branch output + write the result) = 2 x output bytes."""
+    """Bytes the concat moves (read every branch output + write the result) = 2 x output bytes.
+
+    Args:
+        block: a :class:`ConcatBlock`.
+        x: floating-point input ``Tensor[N, in_ch, H, W]``; only its shape and element size are used.
+
+    Returns:
+        ``int``: ``2 * N * branches * branch_ch * H * W * x.element_size()`` bytes.
+    """
+    mats = _mats(block, x)
     n, _, h, w = x.shape
-    return 2 * n * sum(m.shape[0] for m, _ in _mats(block)) * h * w * x.element_size()
+    return 2 * n * sum(m.shape[0] for m, _ in mats) * h * w * x.element_size()

@@ -3,7 +3,7 @@ integer-only arithmetic. One module per concept; everything public is re-exporte
 
     from lessons_lib import quant
     S, Z = quant.qparams(-1.0, 3.0)                      # affine.py
-    T = quant.calibrate(x, "entropy")                    # calibrate.py (TensorRT KL threshold)
+    T = quant.calibrate(x, "entropy")                    # thresholds.py (TensorRT KL threshold)
     quant.bf16_round(x)                                  # floats.py
     idx, codebook = quant.kmeans_quantize(w, 2)          # aggressive.py
     layer = quant.IntegerConv2d.from_float(...)          # intarith.py
@@ -11,7 +11,7 @@ integer-only arithmetic. One module per concept; everything public is re-exporte
 from .affine import (dequantize, dequantize_per_channel, fake_quantize, pow2_scale, qparams, qparams_per_channel,
                      qrange, quant_error, quantize, quantize_per_channel)
 from .aggressive import binarize, binarize_reconstruct, kmeans_quantize, log2_quantize
-from .calibrate import (METHODS, Histogram, calibrate, expand_candidate, kl_curve, kl_threshold, mse_threshold,
+from .thresholds import (METHODS, Histogram, calibrate, expand_candidate, kl_curve, kl_threshold, mse_threshold,
                         percentile_threshold)
 from .floats import FORMATS, bf16_round, bf16_truncate, float_bits
 from .intarith import IntegerConv2d, multiply_by_quantized_multiplier, quantize_multiplier

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import validate as V
+
 FORMATS = {  # name: (dtype, exponent bits, mantissa bits)
     "fp32": (torch.float32, 8, 23),
     "fp16": (torch.float16, 5, 10),
@@ -20,9 +22,7 @@ _INT_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloa
 
 
 def _f32_bits(x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}"
-                        + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
+    V.tensor("x", x, dtype="floating")
     return x.detach().to(torch.float32).contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
 
 
@@ -36,6 +36,12 @@ def bf16_truncate(x: torch.Tensor) -> torch.Tensor:
 
     NaN inputs give the canonical NaN ``0x7FC0`` (plain truncation would turn a NaN whose payload sits
     in the low 16 bits into inf).
+
+    Args:
+        x: ``Tensor[...]`` (any shape) of any floating dtype, first converted to float32; NaN / inf allowed.
+
+    Returns:
+        ``Tensor[x.shape]`` bfloat16.
     """
     u = _f32_bits(x)
     b = torch.where(torch.isnan(x.to(torch.float32)), torch.full_like(u, 0x7FC0), u >> 16)
@@ -43,7 +49,15 @@ def bf16_truncate(x: torch.Tensor) -> torch.Tensor:
 
 
 def bf16_round(x: torch.Tensor) -> torch.Tensor:
-    """``Tensor[...] -> Tensor[...] bfloat16``: round to nearest, ties to even (equals ``x.to(torch.bfloat16)``)."""
+    """``Tensor[...] -> Tensor[...] bfloat16``: round to nearest, ties to even (equals ``x.to(torch.bfloat16)``).
+
+    Args:
+        x: ``Tensor[...]`` (any shape) of any floating dtype, first converted to float32; NaN (which gives the
+            canonical NaN ``0x7FC0``) and inf allowed.
+
+    Returns:
+        ``Tensor[x.shape]`` bfloat16.
+    """
     u = _f32_bits(x)
     bias = ((u >> 16) & 1) + 0x7FFF
     b = torch.where(torch.isnan(x.to(torch.float32)), torch.full_like(u, 0x7FC0), ((u + bias) >> 16) & 0xFFFF)
@@ -53,14 +67,20 @@ def bf16_round(x: torch.Tensor) -> torch.Tensor:
 def float_bits(x: torch.Tensor, fmt: str = "fp32") -> dict[str, torch.Tensor]:
     """Bit fields of ``x`` converted to ``fmt`` ("fp32", "fp16", "bf16"; conversion rounds to nearest even).
 
-    Returns ``{"sign", "exponent", "mantissa"}`` (int64 tensors of the raw stored fields) plus
-    ``"value"`` (x in that format, as float32) and ``"bias"`` (the exponent bias). For normal numbers
-    ``value = (-1)^sign * 2^(exponent - bias) * (1 + mantissa / 2^m)``.
+    For normal numbers ``value = (-1)^sign * 2^(exponent - bias) * (1 + mantissa / 2^m)``
+    (``m`` mantissa bits: 23, 10 or 7).
+
+    Args:
+        x: ``Tensor[...]`` (any shape) of any floating dtype; NaN / inf allowed.
+        fmt: the format, ``"fp32"``, ``"fp16"`` or ``"bf16"`` (layouts in :data:`FORMATS`).
+
+    Returns:
+        ``dict``: ``"sign"``, ``"exponent"``, ``"mantissa"``: ``Tensor[x.shape]`` int64 of the raw stored fields;
+        ``"value"``: ``Tensor[x.shape]`` float32, x in that format; ``"bias"``: the exponent bias, a 0-d int64
+        tensor (127, 15 or 127).
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt={fmt!r} must be one of {sorted(FORMATS)}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+    V.choice("fmt", fmt, sorted(FORMATS))
+    V.tensor("x", x, dtype="floating")
     dtype, e_bits, m_bits = FORMATS[fmt]
     y = x.detach().to(dtype)
     width = 1 + e_bits + m_bits

@@ -15,33 +15,37 @@ bf16: smallest subnormal 2^-133, smallest normal 2^-126 (the float32 limits), ma
 from __future__ import annotations
 
 import copy
-import numbers
 
 import torch
 from torch import nn
 
+from .. import validate as V
 from .affine import check_finite
 
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _dtype(fmt: object) -> torch.dtype:
-    if fmt not in HALF_DTYPES:
-        raise ValueError(f"fmt={fmt!r} must be one of {sorted(HALF_DTYPES)}")
+    V.choice("fmt", fmt, sorted(HALF_DTYPES))
     return HALF_DTYPES[fmt]  # type: ignore[index]
 
 
 def cast_stats(x: torch.Tensor, fmt: str = "fp16", scale: float = 1.0) -> dict[str, float]:
     """What casting ``scale * x`` (float32) to ``fmt`` does to the non-zero entries of ``x``.
 
-    Returns fractions of the non-zero entries: ``"flushed"`` (became 0), ``"subnormal"`` (non-zero but
-    below the format's smallest normal: fewer significant bits), ``"overflow"`` (became +-inf), and
-    ``"median_rel_err"`` of the values that survived (after dividing by ``scale`` again in float32).
+    Args:
+        x: ``Tensor[...]`` (e.g. gradients) float, finite, with at least one non-zero entry; converted to float32.
+        fmt: ``"fp16"`` or ``"bf16"``.
+        scale: the loss scale ``s``, a finite number > 0.
+
+    Returns:
+        ``dict`` of Python floats, fractions of the non-zero entries: ``"flushed"`` (became 0), ``"subnormal"``
+        (non-zero but below the format's smallest normal: fewer significant bits), ``"overflow"`` (became +-inf),
+        and ``"median_rel_err"`` of the values that survived (after dividing by ``scale`` again in float32;
+        NaN when none survived).
     """
     x = check_finite(x).detach().float().flatten()
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not float(scale) > 0 \
-            or not float(scale) < float("inf"):
-        raise ValueError(f"scale={scale!r} must be a finite number > 0")
+    V.real("scale", scale, 0, low_open=True)
     dt = _dtype(fmt)
     nz = x[x != 0]
     if nz.numel() == 0:
@@ -65,8 +69,14 @@ def truncation_bias(x: torch.Tensor) -> dict[str, float]:
 
     Truncation rounds toward zero, so its error has the opposite sign of ``x`` and its mean relative
     error is about ``-ulp/2 / |x|`` on average (a bias); round-to-nearest's errors cancel (mean ~ 0).
-    Returned keys: ``"truncate"``, ``"round"`` (signed means, over the non-zero entries, after multiplying
-    by ``sign(x)`` so that "toward zero" is negative for either sign) and ``"truncate_abs"``, ``"round_abs"``.
+
+    Args:
+        x: ``Tensor[...]`` float, finite, with at least one non-zero entry (zeros are left out); converted to float32.
+
+    Returns:
+        ``dict`` of Python floats: ``"truncate"``, ``"round"`` (signed means, over the non-zero entries, after
+        multiplying by ``sign(x)`` so that "toward zero" is negative for either sign) and ``"truncate_abs"``,
+        ``"round_abs"`` (the means of the absolute relative errors).
     """
     from .floats import bf16_round, bf16_truncate
 
@@ -93,9 +103,16 @@ def simulate_half(model: nn.Module, fmt: str = "fp16") -> nn.Module:
 
     Use it where real fp16 kernels are missing or slow (fp16 convolution on most x86 CPUs); hooks
     stay on the copy (``model`` is unchanged).
+
+    Args:
+        model: any ``nn.Module`` (float32).
+        fmt: ``"fp16"`` or ``"bf16"``.
+
+    Returns:
+        The copy, an ``nn.Module`` in eval mode: floating parameters and buffers already rounded; the positional
+        tensor inputs and the tensor outputs of leaf modules rounded by forward hooks.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
+    V.module("model", model)
     dt = _dtype(fmt)
     sim = copy.deepcopy(model).eval()
     with torch.no_grad():

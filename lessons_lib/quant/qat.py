@@ -12,24 +12,28 @@ backward 1 inside the clamp range, 0 outside) placed where an integer engine rou
   union of batch min/max (document 003's first choice) or as an exponential moving average of them
   (its second choice, "mean of the per-batch extremes"; TensorFlow's QAT default).
 
-BatchNorm is folded into the convolutions first (:func:`lessons_lib.deploy.fold.fold_model`), so the
+BatchNorm is folded into the convolutions first (:func:`lessons_lib.fold.fold_model`), so the
 weights that get fake-quantised are the ones an engine would store.
 """
 from __future__ import annotations
 
 import copy
-import numbers
 from typing import Iterable
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .. import validate as V
 from .affine import check_bits, fake_quantize, qparams, qrange
 
 
 class WeightFakeQuant(nn.Module):
-    """Parametrisation ``W -> fake_quantize(W)``: symmetric, per output channel (axis 0), ``num_bits >= 2``."""
+    """Parametrisation ``W -> fake_quantize(W)``: symmetric, per output channel (axis 0), ``num_bits >= 2``.
+
+    Args:
+        num_bits: weight bits, 2..16; the scales ``max|W[c]| / (2^(num_bits-1) - 1)`` follow the current weights.
+    """
 
     def __init__(self, num_bits: int = 8):
         super().__init__()
@@ -39,7 +43,14 @@ class WeightFakeQuant(nn.Module):
         self.enabled = True
 
     def scales(self, w: torch.Tensor) -> torch.Tensor:
-        """``S[c] = max|W[c]| / qmax`` (1.0 for an all-zero channel), Tensor[C_out] float32."""
+        """``S[c] = max|W[c]| / qmax`` (1.0 for an all-zero channel), Tensor[C_out] float32.
+
+        Args:
+            w: the weight ``Tensor[C_out, ...]``, float.
+
+        Returns:
+            ``Tensor[C_out]`` of ``w``'s dtype (float32 for float32 weights), detached.
+        """
         qmax = qrange(self.num_bits, symmetric=True)[1]
         amax = w.detach().abs().reshape(w.shape[0], -1).amax(1)
         return torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
@@ -61,15 +72,18 @@ class ActFakeQuant(nn.Module):
     ``momentum=m``: ``r <- (1 - m) r + m * r_batch`` (EMA), the first batch initialising ``r``.
     Ranges update in training mode and while ``observing`` is True (calibration); otherwise they are
     frozen. Before any batch was observed the module passes values through unchanged.
+
+    Args:
+        num_bits: activation bits, 1..16 (2..16 when ``symmetric``).
+        symmetric: ``True``: the narrow signed range with ``Z = 0``; ``False``: unsigned ``[0, 2^b - 1]``.
+        momentum: ``None`` (the union of the observed ranges) or the EMA weight ``m``, a number in ``(0, 1]``.
     """
 
     def __init__(self, num_bits: int = 8, symmetric: bool = False, momentum: float | None = 0.1):
         super().__init__()
         self.num_bits = check_bits(num_bits)
         qrange(self.num_bits, symmetric)  # validates symmetric 1-bit
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
-                                     or not 0 < float(momentum) <= 1):
-            raise ValueError(f"momentum={momentum!r} must be None (union of ranges) or a number in (0, 1]")
+        _check_momentum(momentum)
         self.symmetric = bool(symmetric)
         self.momentum = None if momentum is None else float(momentum)
         self.observing = False
@@ -82,9 +96,15 @@ class ActFakeQuant(nn.Module):
         return bool(torch.isfinite(self.min_val)) and bool(torch.isfinite(self.max_val))
 
     def qparams(self) -> tuple[float, int]:
-        """``(S, Z)`` of the current range (:func:`lessons_lib.quant.qparams`)."""
+        """``(S, Z)`` of the current range (:func:`lessons_lib.quant.qparams`).
+
+        ``ValueError`` before any range was observed.
+
+        Returns:
+            ``(S, Z)``: a Python float > 0 and a Python int.
+        """
         if not self.initialised:
-            raise ValueError("no range observed yet: run calibrate() or train first")
+            raise ValueError("no range observed yet: run observe_ranges() or train first")
         return qparams(self.min_val.item(), self.max_val.item(), self.num_bits, self.symmetric)
 
     @torch.no_grad()
@@ -115,22 +135,41 @@ class ActFakeQuant(nn.Module):
         return f"num_bits={self.num_bits}, symmetric={self.symmetric}, range={rng} ({mode})"
 
 
+def _check_momentum(momentum: object) -> None:
+    V.real("momentum", momentum, 0, 1, low_open=True, none_ok=True)  # None: the union of ranges
+
+
 def prepare_qat(model: nn.Module, w_bits: int | None = 8, a_bits: int | None = 8, *, input_bits: int | None = None,
                 fold_bn: bool = True, momentum: float | None = 0.1) -> nn.Module:
     """A fake-quantised copy of ``model`` (``model`` itself is not changed).
 
-    ``w_bits``: weight bits of every Conv2d / Linear (``None`` keeps float weights). ``a_bits``: bits
-    of every ``nn.ReLU`` output (an :class:`ActFakeQuant` after it; ``None``: float activations).
-    ``input_bits``: also quantise the model input (symmetric); the result is then
-    ``nn.Sequential(ActFakeQuant, model)``. ``fold_bn`` folds Conv+BatchNorm pairs first.
-    Ranges start unobserved: call :func:`calibrate` before evaluating post-training quantisation.
+    Ranges start unobserved: call :func:`observe_ranges` before evaluating post-training quantisation.
+    At least one of ``w_bits``, ``a_bits``, ``input_bits`` must be an int.
+
+    Args:
+        model: any ``nn.Module``.
+        w_bits: weight bits of every Conv2d / Linear, 2..16 (``None`` keeps float weights).
+        a_bits: bits of every ``nn.ReLU`` output, 1..16 (an :class:`ActFakeQuant` after it; ``None``: float
+            activations).
+        input_bits: also quantise the model input (symmetric), 2..16; the result is then
+            ``nn.Sequential(ActFakeQuant, model)``. ``None``: float input.
+        fold_bn: fold Conv+BatchNorm pairs first (:func:`lessons_lib.fold.fold_model`).
+        momentum: range tracking of the new :class:`ActFakeQuant` modules: ``None`` (union) or an EMA weight
+            in ``(0, 1]``.
+
+    Returns:
+        The fake-quantised copy, an ``nn.Module`` (in eval mode when ``fold_bn``, else in ``model``'s mode).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
+    V.module("model", model)
+    for name, bits in (("w_bits", w_bits), ("a_bits", a_bits), ("input_bits", input_bits)):
+        if bits is not None:
+            check_bits(bits, name)
+    V.boolean("fold_bn", fold_bn)
+    _check_momentum(momentum)
     if w_bits is None and a_bits is None and input_bits is None:
         raise ValueError("w_bits, a_bits and input_bits are all None: nothing to quantise")
     if fold_bn:
-        from ..deploy.fold import fold_model
+        from ..fold import fold_model
 
         qm = fold_model(model)
     else:
@@ -152,19 +191,40 @@ def prepare_qat(model: nn.Module, w_bits: int | None = 8, a_bits: int | None = 8
 
 
 def fake_quant_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``[(name, module)]`` of every :class:`ActFakeQuant` and :class:`WeightFakeQuant` inside ``model``."""
+    """``[(name, module)]`` of every :class:`ActFakeQuant` and :class:`WeightFakeQuant` inside ``model``.
+
+    Args:
+        model: any ``nn.Module``.
+
+    Returns:
+        ``list`` of ``(qualified name, module)`` in ``model.named_modules()`` order (a weight parametrisation is
+        named like ``"0.parametrizations.weight.0"``); empty when there are none.
+    """
+    V.module("model", model)
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (ActFakeQuant, WeightFakeQuant))]
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+def observe_ranges(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
     """Observe activation ranges on ``batches`` (eval mode, no gradients); returns ``model``.
 
     Post-training quantisation is exactly this followed by evaluation; QAT starts from it too.
+
+    Args:
+        model: an ``nn.Module`` holding at least one :class:`ActFakeQuant` (:func:`prepare_qat` with ``a_bits``
+            or ``input_bits``).
+        batches: an iterable of at least one batch, each passed as ``model(batch)`` (so inputs, not
+            ``(x, y)`` pairs).
+
+    Returns:
+        ``model`` itself, its ranges updated, left in eval mode.
     """
+    V.module("model", model)
+    V.iterable("batches", batches)
     acts = [m for m in model.modules() if isinstance(m, ActFakeQuant)]
     if not acts:
-        raise ValueError("model has no ActFakeQuant modules: build it with prepare_qat(..., a_bits=...)")
+        raise ValueError(f"model={type(model).__name__} has no ActFakeQuant modules: build it with "
+                         "prepare_qat(..., a_bits=...)")
     model.eval()
     for m in acts:
         m.observing = True
@@ -181,16 +241,18 @@ def calibrate(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
     return model
 
 
-def set_fake_quant(model: nn.Module, enabled: bool) -> nn.Module:
-    """Switch every fake-quant module on or off (off = the float model, same weights)."""
-    for _, m in fake_quant_modules(model):
-        m.enabled = bool(enabled)
-    return model
-
-
 def weight_levels_used(model: nn.Module) -> dict[str, int]:
     """Distinct values per fake-quantised weight tensor (``<= 2^b - 1`` per output channel): a check
-    that the parametrisation really restricts the weights to the integer grid."""
+    that the parametrisation really restricts the weights to the integer grid.
+
+    Args:
+        model: any ``nn.Module``, typically from :func:`prepare_qat` with ``w_bits``.
+
+    Returns:
+        ``{module name: count}`` for each module with a parametrised ``weight``: the largest number of
+        distinct values in one output channel ``weight[c]``; empty when nothing is parametrised.
+    """
+    V.module("model", model)
     out = {}
     for name, m in model.named_modules():
         if parametrize.is_parametrized(m, "weight"):
@@ -205,9 +267,15 @@ def strip(model: nn.Module) -> nn.Module:
 
     (``parametrize.remove_parametrizations`` on a deep copy would delete the weight property from the
     parametrised class that the copy shares with ``model``, so the copy is un-parametrised by hand.)
+
+    Args:
+        model: an ``nn.Module``, typically from :func:`prepare_qat`; not modified.
+
+    Returns:
+        The copy, an ``nn.Module``: each parametrised weight replaced by a plain ``nn.Parameter`` holding its
+        fake-quantised values; every :class:`ActFakeQuant` kept, with ``enabled = False``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
+    V.module("model", model)
     out = copy.deepcopy(model)
     for m in list(out.modules()):
         if parametrize.is_parametrized(m, "weight"):

@@ -23,11 +23,15 @@ whose int8 kernel is ``vpmaddubsw`` (``machine.cpu_features()["int8_kernel"]``).
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
+
+from .. import validate as V
 
 KERNELS = ("exact", "vpmaddubsw")
 INT16_MIN, INT16_MAX = -32768, 32767
@@ -66,15 +70,21 @@ def _saturation(taps, w: torch.Tensor, amax: torch.Tensor) -> torch.Tensor | Non
 def saturating_pair_dot(a_u8: torch.Tensor, w_s8: torch.Tensor, kernel: str = "vpmaddubsw") -> torch.Tensor:
     """``sum_k a[m, k] * w[o, k]`` as an x86 int8 GEMM computes it.
 
-    ``a_u8``: ``[M, K]`` integers in [0, 255]; ``w_s8``: ``[O, K]`` integers in [-128, 127]. Returns
-    ``[M, O]`` int64. ``kernel="exact"``: plain int32 accumulation (VNNI, AMX). ``"vpmaddubsw"``: K is
-    padded with zeros to an even length, products of positions ``(2j, 2j+1)`` are summed and clipped to
-    int16 ``[-32768, 32767]``, then the clipped pair sums are added exactly.
+    Args:
+        a_u8: ``Tensor[M, K]`` of integers in [0, 255] (any real dtype; the range is assumed, not checked).
+        w_s8: ``Tensor[O, K]`` of integers in [-128, 127] (any real dtype; assumed, not checked).
+        kernel: ``"exact"``: plain int32 accumulation (VNNI, AMX). ``"vpmaddubsw"``: K is padded with zeros
+            to an even length, products of positions ``(2j, 2j+1)`` are summed and clipped to int16
+            ``[-32768, 32767]``, then the clipped pair sums are added exactly.
+
+    Returns:
+        ``Tensor[M, O]`` int64.
     """
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel={kernel!r} must be one of {KERNELS}")
+    V.choice("kernel", kernel, KERNELS)
+    V.tensor("a_u8", a_u8, dtype="number")
+    V.tensor("w_s8", w_s8, dtype="number")
     if a_u8.ndim != 2 or w_s8.ndim != 2 or a_u8.shape[1] != w_s8.shape[1]:
-        raise ValueError(f"a_u8 {tuple(a_u8.shape)} and w_s8 {tuple(w_s8.shape)} must be [M, K] and [O, K]")
+        raise ValueError(f"a_u8={V.show(a_u8)} and w_s8={V.show(w_s8)} must be [M, K] and [O, K]")
     a, w = a_u8.to(torch.float64), w_s8.to(torch.float64)
     acc = a @ w.T  # float64: exact for any realistic K
     if kernel == "vpmaddubsw":
@@ -101,11 +111,29 @@ def int8_conv2d(q_x: torch.Tensor, w_q: torch.Tensor, *, stride, padding, dilati
 
     ``"vpmaddubsw"``: activations shifted to u8 by +128 (padding = 128, i.e. zero), the reduction axis
     in channels-last order (kernel row, kernel column, input channel) cut into pairs, each pair summed
-    into a saturating int16; the shift is removed exactly afterwards, as onnxruntime does."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel={kernel!r} must be one of {KERNELS}")
-    stride, padding, dilation = (_pair(v, name) for v, name in ((stride, "stride"), (padding, "padding"),
-                                                               (dilation, "dilation")))
+    into a saturating int16; the shift is removed exactly afterwards, as onnxruntime does.
+
+    Args:
+        q_x: ``Tensor[N, C, H, W]`` of int8 values in [-128, 127] (any real dtype; the range is not checked).
+        w_q: ``Tensor[O, C/g, kh, kw]`` of int8 values (any real dtype; not checked).
+        stride: an int >= 1 or an ``(h, w)`` pair of them.
+        padding: zero padding on both sides, an int >= 0 or an ``(h, w)`` pair of them.
+        dilation: an int >= 1 or an ``(h, w)`` pair of them.
+        groups: an int >= 1 dividing ``O``, with ``C == w_q.shape[1] * groups``.
+        kernel: ``"exact"`` (VNNI / AMX) or ``"vpmaddubsw"``.
+
+    Returns:
+        ``Tensor[N, O, H', W']`` int64: the int32 accumulators.
+    """
+    V.choice("kernel", kernel, KERNELS)
+    V.tensor("q_x", q_x, dtype="number", layout="Tensor[N, C, H, W]")
+    V.tensor("w_q", w_q, dtype="number", layout="Tensor[O, C/g, kh, kw]")
+    stride, padding, dilation = (_pair(v, name, lo) for v, name, lo in ((stride, "stride", 1), (padding, "padding", 0),
+                                                                       (dilation, "dilation", 1)))
+    groups = V.integer("groups", groups, 1)
+    if q_x.shape[1] != w_q.shape[1] * groups or w_q.shape[0] % groups:
+        raise ValueError(f"groups={groups} does not fit q_x={V.show(q_x)} and w_q={V.show(w_q)}: need "
+                         "q_x.shape[1] == w_q.shape[1] * groups and groups dividing w_q.shape[0]")
     acc = _exact_conv(q_x, w_q, stride, padding, dilation, groups)
     if kernel == "exact":
         return acc.round().to(torch.int64)
@@ -136,12 +164,21 @@ def int8_conv2d(q_x: torch.Tensor, w_q: torch.Tensor, *, stride, padding, dilati
     return acc.round().to(torch.int64)
 
 
-def _pair(v, name: str) -> tuple[int, int]:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return (v, v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
-        return (v[0], v[1])
-    raise ValueError(f"{name}={v!r} must be an int or a pair of ints")
+def _pair(v, name: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints ``>= minimum`` as a pair (``TypeError`` / ``ValueError`` as the contract)."""
+    rule = f"must be an int >= {minimum} or a pair of them"
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name}={v!r} {rule}")
+        items = v
+    else:
+        items = (v, v)
+    for i in items:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"{name}={v!r} {rule}")
+        if i < minimum:
+            raise ValueError(f"{name}={v!r} {rule}")
+    return (int(items[0]), int(items[1]))
 
 
 def _symmetric_pads(a: dict, op: str) -> tuple[int, int]:
@@ -175,18 +212,29 @@ def run_qdq_model(model: onnx.ModelProto, x: torch.Tensor | np.ndarray, kernel: 
                   batch_size: int = 64) -> np.ndarray:
     """Run a Q/DQ ONNX model in PyTorch, int8 Conv / Gemm computed as ``kernel`` does (see module doc).
 
-    A Conv or Gemm counts as int8 when both its input and its weight come from ``DequantizeLinear`` of
+    A Conv, Gemm or MatMul counts as int8 when both its input and its weight come from ``DequantizeLinear`` of
     int8 tensors with zero point 0 (what :func:`lessons_lib.deploy.qdq.insert_qdq` writes); the
     accumulator is then ``s_x * s_w * acc + bias`` in float64. Everything else runs in float64.
     Supported ops: QuantizeLinear, DequantizeLinear, Conv, Gemm, MatMul, Relu, Clip, MaxPool,
     AveragePool, GlobalAveragePool, ReduceMean, Reshape, Flatten, Add, Identity; others raise
-    ``ValueError``. Returns the first graph output as float32 numpy.
+    ``ValueError``.
+
+    Args:
+        model: an ``onnx.ModelProto`` whose first graph input takes ``x``.
+        x: the inputs, a ``torch.Tensor`` or numpy array ``[N, ...]`` in the model's input layout (``N >= 1``).
+        kernel: ``"exact"`` or ``"vpmaddubsw"``: how the int8 Conv / Gemm / MatMul accumulate.
+        batch_size: rows of ``x`` per pass, an int >= 1.
+
+    Returns:
+        The first graph output as a float32 numpy array, the batches concatenated in order (e.g. ``[N, classes]``).
     """
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel={kernel!r} must be one of {KERNELS}")
-    if not isinstance(model, onnx.ModelProto):
-        raise TypeError(f"model={type(model).__name__} must be an onnx.ModelProto")
+    V.choice("kernel", kernel, KERNELS)
+    V.instance("model", model, onnx.ModelProto, "an onnx.ModelProto")
+    V.instance("x", x, (torch.Tensor, np.ndarray), "a torch.Tensor or a numpy array")
+    batch_size = V.integer("batch_size", batch_size, 1)
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"x has shape {tuple(x.shape)}; it must hold at least one input (a batch dimension >= 1)")
     outs = [_run(model, x[i:i + batch_size], kernel) for i in range(0, len(x), batch_size)]
     return torch.cat(outs).to(torch.float32).numpy()
 
@@ -308,7 +356,23 @@ def _float_op(op: str, a: dict, ins: list) -> torch.Tensor:
 
 
 def accuracy(model: onnx.ModelProto, x: torch.Tensor, y: torch.Tensor, kernel: str = "vpmaddubsw") -> float:
-    """Top-1 accuracy of :func:`run_qdq_model` on ``(x, y)``."""
+    """Top-1 accuracy of :func:`run_qdq_model` on ``(x, y)``.
+
+    Args:
+        model: an ``onnx.ModelProto`` whose first output is ``[N, classes]`` scores (see :func:`run_qdq_model`).
+        x: the inputs, a ``torch.Tensor`` or numpy array ``[N, ...]`` (``N >= 1``).
+        y: ``Tensor[N]`` or numpy array of integer labels, one per row of ``x``.
+        kernel: ``"exact"`` or ``"vpmaddubsw"`` (see :func:`run_qdq_model`).
+
+    Returns:
+        The fraction of rows whose argmax equals the label, a Python float in ``[0, 1]``.
+    """
+    V.choice("kernel", kernel, KERNELS)
+    V.instance("model", model, onnx.ModelProto, "an onnx.ModelProto")
+    V.instance("x", x, (torch.Tensor, np.ndarray), "a torch.Tensor or a numpy array")
+    V.instance("y", y, (torch.Tensor, np.ndarray), "a torch.Tensor or a numpy array of labels")
+    if len(y) != len(x) or (len(y) and np.ndim(y) != 1):
+        raise ValueError(f"y={V.show(y)} must be one label per row of x={V.show(x)}")
     pred = run_qdq_model(model, x, kernel).argmax(1)
     return float((torch.from_numpy(pred) == torch.as_tensor(y)).double().mean())
 

@@ -25,11 +25,12 @@ import torch
 import torchvision
 from IPython.display import Markdown, display
 
-from lessons_lib import course, devices, machine, profile, show_source, seed_everything
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson00 as ex
-from lessons_lib.plotting import bar, grouped_bar, use_house_style
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib import course, devices, machine, profile, seed_everything
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson00 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, use_house_style
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()
@@ -66,7 +67,7 @@ show_source(devices.estimate_ms)
 
 # %% [markdown]
 # ## 2 · The course map
-# Sixteen lessons cover the five source documents (000–004 in `../shared/seeds`, indexed by its README).
+# Sixteen lessons cover the five source documents (000–004, listed with their titles in the README).
 # "ready" lessons are notebooks in this folder; the others are planned.
 
 # %%

@@ -33,11 +33,12 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
-from lessons_lib import conv, machine, profile, show_source, seed_everything
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson01 as ex
-from lessons_lib.plotting import bar, grouped_bar, heatmap, lines, scatter_labeled, use_house_style
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib import conv, machine, profile, seed_everything
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson01 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, heatmap, lines, scatter_labeled, use_house_style
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()
@@ -193,7 +194,7 @@ show_source(profile.measure_side_by_side)
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (timings depend on the machine and its load)
-sweep = conv.separable_sweep(CHANNELS, hw=HW, kernel_size=3, repeats=REPEATS, device=dev)
+sweep = profile.separable_sweep(CHANNELS, hw=HW, kernel_size=3, repeats=REPEATS, device=dev)
 print("measured on:", machine.describe(dev), f"| batch 1, {HW}x{HW}, median of {REPEATS} interleaved runs")
 print(f"{'c':>4} {'predicted':>9} {'measured':>9}   achieved GFLOPS: {'standard':>8} {'depthwise':>9} {'pointwise':>9} {'separable':>9}")
 for r in sweep:

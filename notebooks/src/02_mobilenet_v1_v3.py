@@ -30,13 +30,14 @@ from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TvIR2
 from torchvision.models.mobilenetv3 import InvertedResidual as TvIR3, InvertedResidualConfig
 
-from lessons_lib import conv, machine, profile, show_source, seed_everything
+from lessons_lib import conv, machine, profile, seed_everything
+from lessons_lib.course import show_source
 from lessons_lib.blocks import (DepthwiseSeparableConv, InvertedResidual, conv_bn_act, relu_roundtrip, spiral,
                                 tiny_mobilenet)
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson02 as ex
-from lessons_lib.plotting import bar, lines, point_panels, use_house_style
-from lessons_lib.widgets import dropdown, float_slider, int_slider, interactive_panel
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson02 as ex
+from lessons_lib.course.plotting import bar, lines, point_panels, use_house_style
+from lessons_lib.course.widgets import dropdown, float_slider, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

@@ -29,12 +29,13 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 
-from lessons_lib import activations as A, checkpoints, data, machine, show_source, seed_everything
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson03 as ex
+from lessons_lib import activations as A, checkpoints, data, machine, seed_everything
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson03 as ex
 from lessons_lib.profile import measure_latency
-from lessons_lib.plotting import bar, lines, use_house_style
-from lessons_lib.widgets import dropdown, float_slider, interactive_panel
+from lessons_lib.course.plotting import bar, lines, use_house_style
+from lessons_lib.course.widgets import dropdown, float_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

@@ -27,12 +27,13 @@ import time
 import torch
 from torchvision.ops import SqueezeExcitation
 
-from lessons_lib import data, machine, profile, show_source, seed_everything, train
+from lessons_lib import data, machine, profile, seed_everything, train
+from lessons_lib.course import show_source
 from lessons_lib.blocks import InvertedResidual, SqueezeExcite, collect_se_gates, se_param_count, tiny_mobilenet
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson04 as ex
-from lessons_lib.plotting import bar, heatmap, use_house_style
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson04 as ex
+from lessons_lib.course.plotting import bar, heatmap, use_house_style
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

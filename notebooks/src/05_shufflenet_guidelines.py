@@ -31,14 +31,15 @@ from IPython.display import Markdown, display
 from torch import nn
 from torchvision.models.shufflenetv2 import InvertedResidual
 
-from lessons_lib import guidelines, machine, show_source, seed_everything
+from lessons_lib import guidelines, machine, seed_everything
+from lessons_lib.course import show_source
 from lessons_lib.blocks import ShuffleV1Unit, ShuffleV2Block, channel_dependency, channel_shuffle
-from lessons_lib.checks import compare
+from lessons_lib.course.checks import compare
 from lessons_lib.conv import conv2d_params
-from lessons_lib.exercises import lesson05 as ex
-from lessons_lib.plotting import bar, grouped_bar, heatmap, use_house_style
+from lessons_lib.course.exercises import lesson05 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, heatmap, use_house_style
 from lessons_lib.profile import measure_latency, profile_model
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

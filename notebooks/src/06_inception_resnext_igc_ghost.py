@@ -31,17 +31,18 @@ from torch import nn
 from IPython.display import Markdown, display
 from torchvision.models.resnet import Bottleneck
 
-from lessons_lib import machine, show_source, seed_everything
+from lessons_lib import machine, seed_everything
+from lessons_lib.course import show_source
 from lessons_lib.blocks import (ExtremeInception, GhostModule, IGCBlock, InceptionBlock, ResNeXtBranches,
                                 ResNeXtGrouped, extreme_inception_towers, factorized_conv, ghost_speedup,
                                 grouped_from_branches)
-from lessons_lib.checks import compare
+from lessons_lib.course.checks import compare
 from lessons_lib.conv import conv2d_params, impulse_receptive_field, mask_extent, receptive_field
-from lessons_lib.exercises import lesson06 as ex
+from lessons_lib.course.exercises import lesson06 as ex
 from lessons_lib.guidelines import Case, time_cases
-from lessons_lib.plotting import bar, grouped_bar, heatmap, lines, use_house_style
+from lessons_lib.course.plotting import bar, grouped_bar, heatmap, lines, use_house_style
 from lessons_lib.profile import profile_model
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

@@ -30,11 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from lessons_lib import checkpoints, data, machine, quant, show_source, seed_everything
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson07 as ex
-from lessons_lib.plotting import bar, grouped_bar, histogram, lines, use_house_style
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib import checkpoints, data, machine, quant, seed_everything
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson07 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, histogram, lines, use_house_style
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated")  # torch 2.14 deprecation note
 seed_everything(SEED)

@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from scipy.stats import entropy
 
-from lessons_lib import checkpoints, data, machine, profile, quant, show_source, seed_everything, train
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson08 as ex
-from lessons_lib.plotting import bar, histogram, lines, use_house_style
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib import checkpoints, data, machine, profile, quant, seed_everything, train
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson08 as ex
+from lessons_lib.course.plotting import bar, histogram, lines, use_house_style
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()
@@ -116,7 +117,7 @@ ax = histogram(x_layer[x_layer > 0], bins=200, logy=True, xlabel="activation", t
 
 # %% [markdown]
 # **Check** the vectorised `kl_curve` against a candidate built directly (`expand_candidate` + scipy) for a few
-# candidates — the tests (`tests/test_quant_calibrate.py`) compare every candidate with a plain loop.
+# candidates — the tests (`tests/test_quant_thresholds.py`) compare every candidate with a plain loop.
 
 # %%
 # NBVAL_CHECK_OUTPUT

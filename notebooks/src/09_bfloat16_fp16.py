@@ -32,13 +32,14 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
-from lessons_lib import checkpoints, data, machine, profile, show_source, seed_everything, train
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson09 as ex
-from lessons_lib.plotting import bar, grouped_bar, lines, use_house_style
+from lessons_lib import checkpoints, data, machine, profile, seed_everything, train
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson09 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, lines, use_house_style
 from lessons_lib.quant import FORMATS, bf16_round, bf16_truncate, float_bits
 from lessons_lib.quant import halfprec
-from lessons_lib.widgets import dropdown, interactive_panel
+from lessons_lib.course.widgets import dropdown, interactive_panel
 import ipywidgets as W
 
 seed_everything(SEED)

@@ -27,14 +27,15 @@ import torch
 from sklearn.cluster import KMeans
 from torch import nn
 
-from lessons_lib import checkpoints, data, machine, show_source, seed_everything, train
-from lessons_lib.checks import compare
-from lessons_lib.deploy.fold import fold_model
-from lessons_lib.exercises import lesson10 as ex
-from lessons_lib.plotting import bar, histogram, lines, use_house_style
+from lessons_lib import checkpoints, data, machine, seed_everything, train
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.fold import fold_model
+from lessons_lib.course.exercises import lesson10 as ex
+from lessons_lib.course.plotting import bar, histogram, lines, use_house_style
 from lessons_lib.quant import binarize, binarize_reconstruct, kmeans_quantize, log2_quantize
 from lessons_lib.quant import lowbit, qat
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

@@ -29,11 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from lessons_lib import checkpoints, data, lowrank, machine, profile, show_source, seed_everything, train
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson12 as ex
-from lessons_lib.plotting import lines, use_house_style, xy_series
-from lessons_lib.widgets import dropdown, int_slider, interactive_panel
+from lessons_lib import checkpoints, data, lowrank, machine, profile, seed_everything, train
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson12 as ex
+from lessons_lib.course.plotting import lines, use_house_style, xy_series
+from lessons_lib.course.widgets import dropdown, int_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()

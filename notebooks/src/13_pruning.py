@@ -35,11 +35,12 @@ import torch
 import torch.nn.utils.prune as tprune
 from torch.utils.data import TensorDataset
 
-from lessons_lib import checkpoints, data, machine, profile, prune, show_source, seed_everything, train
-from lessons_lib.checks import compare
-from lessons_lib.exercises import lesson13 as ex
-from lessons_lib.plotting import bar, grouped_bar, lines, use_house_style
-from lessons_lib.widgets import dropdown, float_slider, interactive_panel
+from lessons_lib import checkpoints, data, machine, profile, prune, seed_everything, train
+from lessons_lib.course import show_source
+from lessons_lib.course.checks import compare
+from lessons_lib.course.exercises import lesson13 as ex
+from lessons_lib.course.plotting import bar, grouped_bar, lines, use_house_style
+from lessons_lib.course.widgets import dropdown, float_slider, interactive_panel
 
 seed_everything(SEED)
 use_house_style()
@@ -224,7 +225,7 @@ bar({n: lat[n].median_ms for n in names}, ylabel=f"ms per batch of {BATCH}", tit
 # then removes the `SLIM` fraction of channels with the smallest $|\gamma|$ over the whole network; the
 # control keeps *the same number of channels per layer* chosen by filter L1 norm — the same architecture, so
 # equal parameters and MACs, and only the choice of channels differs. Both get their BatchNorm statistics
-re-estimated, then one epoch of fine-tuning.
+# re-estimated, then one epoch of fine-tuning.
 
 # %%
 show_source(prune.bn_l1_penalty)

@@ -34,17 +34,18 @@ import torch
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from torch import nn
 
-from lessons_lib import checkpoints, data, machine, seed_everything, show_source
+from lessons_lib import checkpoints, data, machine, seed_everything
+from lessons_lib.course import show_source
 from lessons_lib import deploy
-from lessons_lib.checks import compare
-from lessons_lib.course import BUILD
+from lessons_lib.course.checks import compare
+from lessons_lib.paths import build_dir
 from lessons_lib.deploy import gpu, onnx_export, qdq, tactics
 from lessons_lib.deploy import tensorrt as trtx
-from lessons_lib.exercises import lesson15 as ex
-from lessons_lib.plotting import bar, lines, use_house_style
+from lessons_lib.course.exercises import lesson15 as ex
+from lessons_lib.course.plotting import bar, lines, use_house_style
 from lessons_lib.profile import measure_side_by_side
-from lessons_lib.quant.int8 import default_reduce_range
-from lessons_lib.widgets import dropdown, interactive_panel
+from lessons_lib.deploy.int8 import default_reduce_range
+from lessons_lib.course.widgets import dropdown, interactive_panel
 
 seed_everything(SEED)
 use_house_style()
@@ -53,6 +54,7 @@ dev = machine.resolve_device(DEVICE)
 REPEATS = 5 if FAST else 10
 if FAST:
     N_TEST, N_CALIB, BATCHES = 250, 64, [1, 16]
+BUILD = build_dir()
 OUT = BUILD / "deploy"           # every file of this lesson goes here (never printed as an absolute path)
 OUT.mkdir(parents=True, exist_ok=True)
 splits = data.shapes_splits(seed=0)
@@ -145,12 +147,19 @@ print("BatchNorm2d modules: before", sum(isinstance(m, nn.BatchNorm2d) for m in 
 # We hand it the *unfused* graph (BN still present) and save what each level produces:
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# NBVAL_CHECK_OUTPUT  (the portable levels: the same graph on every CPU)
+PORTABLE_LEVELS = [lv for lv in deploy.ORT_LEVELS if lv != "ORT_ENABLE_ALL"]
 level_counts = {}
-for level in deploy.LEVELS:
+for level in deploy.ORT_LEVELS:
     g = deploy.optimized_graph(unfused, level, OUT / f"teacher_{level}.onnx")
     level_counts[level] = deploy.node_counts(g)
+for level in PORTABLE_LEVELS:
     print(f"{level:<20} {sum(level_counts[level].values()):>2} nodes  {level_counts[level]}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (ALL adds layout transforms chosen for this CPU's instruction set: machine-specific)
+print(f"{'ORT_ENABLE_ALL':<20} {sum(level_counts['ORT_ENABLE_ALL'].values()):>2} nodes  "
+      f"{level_counts['ORT_ENABLE_ALL']}   on {machine.cpu_name()}")
 
 # %% [markdown]
 # Read it: **BASIC** folds the six BNs into the convs (and folds constants); **EXTENDED** fuses each Conv with
@@ -189,8 +198,11 @@ torch.manual_seed(SEED)
 block = tactics.ConcatBlock(in_ch=64, branch_ch=64, branches=4).eval()
 x_block = torch.randn(8, 64, 32, 32)
 block_onnx = deploy.export_onnx(block, x_block[:1], level="full", dynamic_batch=False, exporter="torchscript")  # 0.3 s
-for level in deploy.LEVELS:
-    print(f"{level:<20} {deploy.node_counts(deploy.optimized_graph(block_onnx, level, OUT / f'concat_{level}.onnx'))}")
+concat_counts = {lv: deploy.node_counts(deploy.optimized_graph(block_onnx, lv, OUT / f"concat_{lv}.onnx"))
+                 for lv in deploy.ORT_LEVELS}
+for level in PORTABLE_LEVELS:
+    print(f"{level:<20} {concat_counts[level]}")
+print("Concat survives ORT_ENABLE_ALL too:", concat_counts["ORT_ENABLE_ALL"].get("Concat", 0) == 1)
 
 # %% [markdown]
 # So we do it by hand: the four 1×1 branches are GEMMs $Y_i = W_i X + b_i$; `branches_into_buffer` points each
@@ -428,21 +440,27 @@ ax = bar({n: prec_lat[n].median_ms for n in timed}, ylabel="ms per batch of 16",
          title="onnxruntime CPU latency per precision (lower is better)")
 
 # %% [markdown]
-# > **Erratum (document 000), on this machine.** "FP32 → FP16 gives lower latency" assumes hardware with fast
-# > fp16 arithmetic (a GPU with tensor cores). On this x86 CPU onnxruntime has no fp16 convolution, inserts
-# > `Cast` nodes (counted above) and the fp16 model is *not* meaningfully faster — see the verdict line above
-# > (0.8–1.05× across the builds of this notebook). int8 with integer kernels (`QLinearConv`) is where a CPU can gain (this CPU's int8 kernel is printed above); and the
-# > same Q/DQ file is only fast when the runtime can fuse the pattern it is given.
+# > **Note (document 000).** Document 000 lists FP32 → FP16 as a TensorRT speed-up; TensorRT runs on NVIDIA
+# > GPUs, whose tensor cores do have fast fp16 arithmetic, so the claim stands in its own setting (section 8
+# > shows where it was measured on a GPU). It does not carry over to a CPU runtime: onnxruntime's CPU provider
+# > has no fp16 convolution and inserts `Cast` nodes (counted above) — the verdict line above says what fp16
+# > bought on this machine. int8 with integer kernels (`QLinearConv`) is where a CPU can gain (this CPU's int8
+# > kernel is printed above), and the same Q/DQ file is only fast when the runtime can fuse the pattern it is given.
 #
 # ## 7 · The TensorRT path — *needs TensorRT + NVIDIA GPU*
 #
 # Everything above ran with onnxruntime on the CPU. The TensorRT 11 flow for the same three files is in
 # `lessons_lib.deploy.tensorrt` (a small module written against the TensorRT 11 Python API): `build_engine`
 # (Logger → Builder → `create_network(0)` → OnnxParser.parse → builder config with a workspace limit, a timing
-# cache and `ProfilingVerbosity.DETAILED` → `build_serialized_network` → plan file), `load_engine`
-# (Runtime.deserialize_cuda_engine → `create_execution_context`), `run_engine` (set_input_shape,
-# set_tensor_address with torch CUDA tensors' `data_ptr()`, `execute_async_v3` on a torch stream) and
-# `engine_layers` (the engine inspector's JSON: fused layers appear as one entry, e.g. `Conv + Relu`).
+# cache and `ProfilingVerbosity.DETAILED` → an **optimisation profile** → `build_serialized_network` → plan
+# file), `load_engine` (Runtime.deserialize_cuda_engine → `create_execution_context`), `bind` (set_input_shape,
+# one output buffer, set_tensor_address with torch CUDA tensors' `data_ptr()`, all once) whose `launch()` only
+# enqueues `execute_async_v3` on a dedicated stream and waits — that is what is timed — and `engine_layers`
+# (the engine inspector's JSON: fused layers appear as one entry, e.g. `Conv + Relu`).
+# Our exports name their batch dimension `batch` (dynamic), and TensorRT refuses to build a network with a
+# dynamic input unless a profile gives it a range: `build_engine(..., batch_range=(min, opt, max))` adds one
+# (kernels tuned for `opt`, any batch in `[min, max]` accepted). The tests run this flow against a strict
+# TensorRT 11 stand-in (`tests/trt_standin.py`) that, like TensorRT, refuses the build without the profile.
 # fp32, fp16 and int8 engines come from `teacher_fp32.onnx`, `teacher_fp16.onnx` and `teacher_int8_qdq.onnx` —
 # no precision flags.
 
@@ -450,12 +468,15 @@ ax = bar({n: prec_lat[n].median_ms for n in timed}, ylabel="ms per batch of 16",
 show_source(trtx.build_engine)
 
 # %%
+show_source(trtx.bind)
+
+# %%
 # NBVAL_IGNORE_OUTPUT  (needs TensorRT + NVIDIA GPU; prints what was skipped otherwise)
 ok, why = deploy.tensorrt_available()
 print("TensorRT:", why)
 if ok:
     files = {"fp32": OUT / "teacher_fp32.onnx", "fp16": OUT / "teacher_fp16.onnx", "int8": OUT / "teacher_int8_qdq.onnx"}
-    trt_res = trtx.build_and_run(files, x_test[:64].cuda(), OUT / "trt")
+    trt_res = trtx.build_and_run(files, x_test[:64].cuda(), OUT / "trt", batch_range=(1, 64, 64))
     print("measured on:", machine.describe("cuda"))
     for label, r in trt_res.items():
         agree = float((r["output"].argmax(1) == y_ref[:64].argmax(1)).float().mean())
@@ -465,7 +486,7 @@ else:
     print("skipped: building fp32 / fp16 / int8 engines, running them, listing fused layers.")
     print("ran instead (above, onnxruntime on the CPU): parse + optimise (section 3), serialise / deserialise "
           "(teacher_engine.onnx), run, fp16 and Q/DQ int8 graphs (section 6).")
-    print("the TensorRT helpers are unit-tested against a stand-in module (tests/test_deploy_tensorrt.py).")
+    print("the TensorRT helpers are unit-tested against a strict TensorRT 11 stand-in (tests/trt_standin.py).")
 
 # %% [markdown]
 # ## 8 · PyTorch on an NVIDIA GPU — *needs an NVIDIA GPU*
@@ -477,11 +498,11 @@ else:
 # launches on a big GPU: lower precision barely moves eager latency, fusion does.
 #
 # With `--record` the script also saves its table (and the TensorRT engines' timings and fused layers) to
-# `data/gpu_recorded.json`; the cell below shows that **recorded** result, labelled with its GPU and date, on
+# `lessons_lib/weights/gpu_recorded.json`; the cell below shows that **recorded** result, labelled with its GPU and date, on
 # machines without a GPU — never as a measurement of the machine running the notebook.
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (runs only with a CUDA GPU; the recorded table comes from data/gpu_recorded.json)
+# NBVAL_IGNORE_OUTPUT  (runs only with a CUDA GPU; the recorded table comes from lessons_lib/weights/gpu_recorded.json)
 if machine.has_cuda():
     print(gpu.format_table(gpu.gpu_benchmark(model, batch_sizes=(1, 64), repeats=20, compile_mode="max-autotune")))
 else:
@@ -508,7 +529,7 @@ def level_panel(level="ORT_ENABLE_EXTENDED", model_name="teacher (unfused ONNX)"
     print(f"level {level}: {sum(counts.values())} nodes {counts}; one run {ms:.2f} ms on this machine")
 
 
-interactive_panel(level_panel, level=dropdown("optimisation level", list(deploy.LEVELS), "ORT_ENABLE_EXTENDED"),
+interactive_panel(level_panel, level=dropdown("optimisation level", list(deploy.ORT_LEVELS), "ORT_ENABLE_EXTENDED"),
                   model_name=dropdown("model", list(panel_models)))
 
 # %% [markdown]
@@ -545,7 +566,8 @@ ex.concat_traffic.check(ex.concat_traffic.solution())
 #   exporter keeps BN only with `do_constant_folding=False`.
 # * **BN folding by hand** matches the unfolded model (max |diff| 3e-6) and the ONNX optimiser's folded weights (6e-8).
 # * **Graph optimisation** (onnxruntime, checked node counts): 27 → 21 nodes at BASIC (6 BNs folded), 15 at EXTENDED
-#   (6 Conv+ReLU → `FusedConv`), 16 at ALL (NCHWc layout + a reorder). The saved optimised graph reloads and gives
+#   (6 Conv+ReLU → `FusedConv`); ALL adds a layout chosen for the CPU (NCHWc + reorders on x86 with AVX2 or
+#   AVX-512), printed but not checked because it differs between CPUs. The saved optimised graph reloads and gives
 #   bit-identical outputs (max |diff| 0).
 # * **Concat elimination** is not done by onnxruntime on the CPU (the `Concat` node survives every level); done
 #   by hand, it removes a 16 MiB copy for the 4-branch block (0.9 ms, 15 % of the block, on one thread of the build machine).

@@ -1,14 +1,10 @@
 # Put first on PYTHONPATH by `make test` / `make run` / the notebook tests, so that every Python
 # process they start (Jupyter kernels included) refuses network connections outside loopback.
-# The module is loaded by file path so that starting a process does not import torch.
-import importlib.util as _u
-import pathlib as _p
-import sys as _s
-
-_file = _p.Path(__file__).resolve().parents[2] / "lessons_lib" / "netguard.py"
-if _file.exists():
-    _spec = _u.spec_from_file_location("lessons_lib.netguard", _file)
-    _mod = _u.module_from_spec(_spec)
-    _spec.loader.exec_module(_mod)
-    _s.modules.setdefault("_lessons_netguard", _mod)
-    _mod.install()
+# `lessons_lib.netguard` is torch-free and the package imports nothing eagerly, so this import is cheap;
+# the test process imports the same module object (install() is idempotent), nothing is installed twice.
+try:
+    from lessons_lib import netguard as _netguard
+except ImportError:  # lessons_lib not installed in this interpreter: nothing to guard with
+    pass
+else:
+    _netguard.install()

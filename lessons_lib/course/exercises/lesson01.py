@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..checks import exercise, integer_checker, numeric_checker
-from ..conv import conv2d_params, receptive_field, separable_ratio
+from ...conv import conv2d_params, receptive_field, separable_ratio
 
 
 def _grouped_params() -> int:

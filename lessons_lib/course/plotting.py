@@ -59,14 +59,15 @@ def bar(values: Mapping[str, float], *, ax: Axes | None = None, title: str = "",
 
 def grouped_bar(groups: Mapping[str, Mapping[str, float]], *, ax: Axes | None = None, title: str = "",
                 ylabel: str = "", log: bool = False) -> Axes:
-    """``groups[series][category] = value``: one colour per series, categories along x."""
+    """``groups[series][category] = value``: one colour per series, categories along x (their union, in
+    first-seen order; a series without a category leaves a gap)."""
     ax = _ax(ax)
     series = list(groups)
-    cats = list(next(iter(groups.values()))) if groups else []
+    cats = list(dict.fromkeys(c for g in groups.values() for c in g))
     width = 0.8 / max(len(series), 1)
     for i, s in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(cats))]
-        ax.bar(xs, [groups[s][c] for c in cats], width=width, label=s)
+        ax.bar(xs, [groups[s].get(c, float("nan")) for c in cats], width=width, label=s)
     ax.set_xticks(range(len(cats)), cats)
     if log:
         ax.set_yscale("log")
@@ -139,22 +140,6 @@ def image_grid(images, labels: Sequence[str] | None = None, *, ncols: int = 8, s
     return fig
 
 
-def draw_boxes(image, boxes, *, ax: Axes | None = None, labels: Sequence[str] | None = None,
-               color: str = "#d1242f") -> Axes:
-    """An image (Tensor[3, H, W]) with boxes (Tensor[K, 4], x1 y1 x2 y2 in pixels)."""
-    import torch
-    from matplotlib.patches import Rectangle
-
-    ax = _ax(ax, figsize=(3.2, 3.2))
-    im = image.detach().cpu()
-    im = im.float() / 255.0 if im.dtype == torch.uint8 else im.float()
-    ax.imshow(im.permute(1, 2, 0).clamp(0, 1).numpy())
-    for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(boxes).tolist()):
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.5, color=color))
-        if labels is not None:
-            ax.text(x1, y1, labels[k], color=color, fontsize=7, va="bottom")
-    ax.axis("off")
-    return ax
 
 
 def heatmap(matrix, *, row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None,

@@ -31,11 +31,6 @@ def float_slider(description: str, value: float, min: float, max: float, step: f
                          continuous_update=False, style={"description_width": "initial"}, **kw)
 
 
-def log_slider(description: str, value: float, min_exp: float, max_exp: float, step: float = 0.1,
-               **kw: Any) -> W.FloatLogSlider:
-    return W.FloatLogSlider(value=value, base=10, min=min_exp, max=max_exp, step=step,
-                            description=description, continuous_update=False,
-                            style={"description_width": "initial"}, **kw)
 
 
 def dropdown(description: str, options, value=None, **kw: Any) -> W.Dropdown:

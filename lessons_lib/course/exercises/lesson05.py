@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from ..blocks.shuffle import channel_shuffle
+from ...blocks.shuffle import channel_shuffle
 from ..checks import exercise, integer_checker, numeric_checker
-from ..guidelines import mac_1x1
+from ...guidelines import mac_1x1
 
 
 

@@ -6,9 +6,10 @@ from ..checks import integer_checker
 
 
 def _se_params() -> int:
+    from ...blocks.se import se_param_count
+
     c, r = 64, 4
-    s = c // r
-    return c * s + s + s * c + c  # fc1 weights + biases, fc2 weights + biases
+    return se_param_count(c, c // r)  # the library's formula, itself tested against SqueezeExcite's parameters
 
 
 se_params = exercise(

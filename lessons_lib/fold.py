@@ -24,6 +24,15 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
     Raises ``TypeError`` for other module types and ``ValueError`` when ``bn.num_features`` differs
     from ``conv.out_channels`` or the BN has no running statistics.
+
+    Args:
+        conv: the ``nn.Conv2d`` (with or without bias); left unchanged.
+        bn: the ``nn.BatchNorm2d`` that follows it, with ``num_features == conv.out_channels`` and running
+            statistics (its running mean / variance are used whatever its mode).
+
+    Returns:
+        ``nn.Conv2d``: a new conv with bias, on ``conv``'s device and dtype (folded in float64), the same
+        geometry (stride, padding, dilation, groups, padding mode) and ``W' = W * factor``, ``b'`` as above.
     """
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"conv={type(conv).__name__} must be an nn.Conv2d")
@@ -51,6 +60,12 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 def fold_model(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` (eval mode) where every ``Conv2d`` directly followed by a ``BatchNorm2d``
     inside an ``nn.Sequential`` is replaced by the folded conv and the BN by ``nn.Identity``.
+
+    Args:
+        model: any ``nn.Module``; left unchanged.
+
+    Returns:
+        ``nn.Module``: the folded copy, in eval mode (a pair split across containers is left unfolded).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
@@ -68,5 +83,20 @@ def fold_model(model: nn.Module) -> nn.Module:
 
 
 def count_modules(model: nn.Module, kind: type) -> int:
-    """How many submodules of ``model`` are instances of ``kind`` (e.g. ``nn.BatchNorm2d``)."""
+    """How many submodules of ``model`` (itself included) are instances of ``kind`` (e.g. ``nn.BatchNorm2d``).
+
+    Args:
+        model: any ``nn.Module``.
+        kind: an ``nn.Module`` subclass (or a tuple of them).
+
+    Returns:
+        The count, an int >= 0.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model={type(model).__name__} must be a torch.nn.Module")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not kinds:
+        raise ValueError("kind=() must name at least one nn.Module subclass")
+    if not all(isinstance(k, type) and issubclass(k, nn.Module) for k in kinds):
+        raise TypeError(f"kind={kind!r} must be an nn.Module subclass (e.g. nn.BatchNorm2d) or a tuple of them")
     return sum(isinstance(m, kind) for m in model.modules())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..checks import exercise, numeric_checker
-from ..quant import fake_quantize
+from ...quant import fake_quantize
 
 #: the values of the gradient exercise and their quantiser (unsigned 4 bits, S = 0.1, Z = 3)
 X = (-0.5, -0.31, -0.2, 0.0, 0.4, 1.1, 1.2, 1.26, 1.3, 2.0)

@@ -14,12 +14,14 @@ All four work on a histogram of ``|x|`` over ``[0, max|x|]`` (2048 bins by defau
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
+from .. import validate as V
 from .affine import check_bits, check_finite
+
+ZERO_BIN = ("keep", "copy_next")  # treatments of histogram bin 0 (see kl_curve)
 
 
 # ------------------------------------------------------------------------------------ histogram
@@ -30,12 +32,13 @@ class Histogram:
     smallest integer factor ``k`` that covers the new max and groups of ``k`` old bins are summed, so
     the re-binning is exact and the bin count stays ``num_bins``. ``zeros`` counts exact zeros (the
     spike a ReLU produces), which all land in bin 0.
+
+    Args:
+        num_bins: the number of bins, an int >= 2.
     """
 
     def __init__(self, num_bins: int = 2048):
-        if isinstance(num_bins, bool) or not isinstance(num_bins, numbers.Integral) or num_bins < 2:
-            raise ValueError(f"num_bins={num_bins!r} must be an int >= 2")
-        self.num_bins = int(num_bins)
+        self.num_bins = V.integer("num_bins", num_bins, 2)
         self.counts: np.ndarray | None = None
         self.width = 0.0
         self.max = 0.0
@@ -50,6 +53,14 @@ class Histogram:
         return np.arange(self.num_bins + 1, dtype=np.float64) * self.width
 
     def update(self, x: torch.Tensor) -> "Histogram":
+        """Add ``|x|`` of one batch, first widening the bins if ``max|x|`` exceeds the current range.
+
+        Args:
+            x: ``Tensor[...]`` (any shape, any device) float, finite, non-empty.
+
+        Returns:
+            ``self``, so calls chain: ``Histogram().update(a).update(b)``.
+        """
         a = check_finite(x.detach() if isinstance(x, torch.Tensor) else x).abs().flatten().double().cpu().numpy()
         self.total += a.size
         self.zeros += int((a == 0).sum())
@@ -76,19 +87,26 @@ class Histogram:
                 f"max={self.max:.6g}, width={self.width:.6g})")
 
 
-def _check_hist(counts, edges, min_bins: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    c = np.asarray(counts, dtype=np.float64)
-    e = np.asarray(edges, dtype=np.float64)
-    if c.ndim != 1 or c.size < min_bins:
-        raise ValueError(f"counts must be 1-d with at least {min_bins} bins, got shape {c.shape}")
+def _check_counts(counts) -> np.ndarray:
+    c = V.array("counts", counts).astype(np.float64)
+    if c.ndim != 1:
+        raise ValueError(f"counts={V.show(counts)} must be 1-d, got shape {c.shape}")
     if not np.isfinite(c).all() or (c < 0).any():
-        raise ValueError("counts must be finite and >= 0 (got a NaN, inf or negative count)")
+        raise ValueError(f"counts={V.show(counts)} must be finite and >= 0 (got a NaN, inf or negative count)")
+    return c
+
+
+def _check_hist(counts, edges, min_bins: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    c = _check_counts(counts)
+    e = V.array("edges", edges).astype(np.float64)
+    if c.size < min_bins:
+        raise ValueError(f"counts={V.show(counts)} must be 1-d with at least {min_bins} bins, got shape {c.shape}")
     if c.sum() <= 0:
-        raise ValueError(f"counts sum to {c.sum()}: the histogram is empty or all zero")
+        raise ValueError(f"counts={V.show(counts)} sum to {c.sum()}: the histogram is empty or all zero")
     if e.shape != (c.size + 1,):
-        raise ValueError(f"edges must have len(counts) + 1 = {c.size + 1} entries, got shape {e.shape}")
+        raise ValueError(f"edges={V.show(edges)} must have len(counts) + 1 = {c.size + 1} entries, got shape {e.shape}")
     if not np.isfinite(e).all() or (np.diff(e) <= 0).any():
-        raise ValueError("edges must be finite and strictly increasing")
+        raise ValueError(f"edges={V.show(edges)} must be finite and strictly increasing")
     return c, e
 
 
@@ -106,11 +124,21 @@ def expand_candidate(counts, i: int, num_quantized_bins: int = 128) -> tuple[np.
     ``P = counts[:i]`` with the tail ``sum(counts[i:])`` folded into ``P[i-1]``. ``Q``: bin ``j``
     belongs to group ``floor(j * nq / i)`` (pytorch-quantization's spread); each non-empty bin of a
     group gets the group's sum divided by its number of non-empty bins; empty bins stay 0.
+
+    Args:
+        counts: 1-d histogram counts (array, list or tensor), finite, >= 0.
+        i: the candidate: the number of bins kept, an int in ``[num_quantized_bins, len(counts)]``.
+        num_quantized_bins: ``nq``, the number of quantised levels, an int >= 2.
+
+    Returns:
+        ``(P, Q)``: two float64 numpy arrays of length ``i`` (not normalised).
     """
-    c = np.asarray(counts, dtype=np.float64)
-    nq = int(num_quantized_bins)
+    c = _check_counts(counts)
+    nq = V.integer("num_quantized_bins", num_quantized_bins, 2)
+    V.integer("i", i)
     if not nq <= i <= c.size:
         raise ValueError(f"i={i} must be in [num_quantized_bins={nq}, len(counts)={c.size}]")
+    i = int(i)
     p = c[:i].copy()
     p[-1] += c[i:].sum()
     group = (np.arange(i) * nq) // i
@@ -131,13 +159,20 @@ def kl_curve(counts, edges, num_quantized_bins: int = 128, *, zero_bin: str = "k
 
     ``zero_bin="copy_next"`` replaces ``counts[0]`` by ``counts[1]`` first (pytorch-quantization /
     ModelOpt's treatment of the ReLU spike at 0); ``"keep"`` (default) uses the histogram as is.
+
+    Args:
+        counts: 1-d histogram counts (array, list or tensor), finite, >= 0, not all zero.
+        edges: ``len(counts) + 1`` finite, strictly increasing bin edges.
+        num_quantized_bins: ``nq``, an int in ``[2, len(counts)]`` (128 for int8).
+        zero_bin: ``"keep"`` or ``"copy_next"``.
+
+    Returns:
+        ``(thresholds, divergences)``: float64 numpy arrays of length ``len(counts) - nq + 1``; each divergence
+        >= 0 or ``inf``.
     """
     c, e = _check_hist(counts, edges)
-    if isinstance(num_quantized_bins, bool) or not isinstance(num_quantized_bins, numbers.Integral) \
-            or not 2 <= num_quantized_bins <= c.size:
-        raise ValueError(f"num_quantized_bins={num_quantized_bins!r} must be an int in [2, len(counts)={c.size}]")
-    if zero_bin not in ("keep", "copy_next"):
-        raise ValueError(f"zero_bin={zero_bin!r} must be 'keep' or 'copy_next'")
+    V.integer("num_quantized_bins", num_quantized_bins, 2, c.size)
+    V.choice("zero_bin", zero_bin, ZERO_BIN)
     if zero_bin == "copy_next":
         c = c.copy()
         c[0] = c[1]
@@ -167,17 +202,35 @@ def kl_curve(counts, edges, num_quantized_bins: int = 128, *, zero_bin: str = "k
 
 def kl_threshold(counts, edges, num_quantized_bins: int = 128, *, zero_bin: str = "keep") -> float:
     """TensorRT's entropy-calibration threshold: the upper edge ``edges[i]`` of the candidate with the
-    smallest ``KL(P || Q)`` (first one on ties). See :func:`kl_curve` for the definitions."""
+    smallest ``KL(P || Q)`` (first one on ties). See :func:`kl_curve` for the definitions.
+
+    Args:
+        counts, edges: the histogram, as in :func:`kl_curve` (e.g. ``Histogram.counts``, ``Histogram.edges``).
+        num_quantized_bins: ``nq``, an int in ``[2, len(counts)]`` (128 for int8).
+        zero_bin: ``"keep"`` or ``"copy_next"`` (see :func:`kl_curve`).
+
+    Returns:
+        The threshold ``T``, a Python float, one of ``edges[nq:]``.
+    """
     th, kl = kl_curve(counts, edges, num_quantized_bins, zero_bin=zero_bin)
     return float(th[int(np.argmin(kl))])
 
 
 # ------------------------------------------------------------------------------------ others
 def percentile_threshold(counts, edges, percentile: float = 99.99) -> float:
-    """Left edge of the first bin whose CDF reaches ``percentile`` % (``searchsorted`` side='left')."""
+    """Left edge of the first bin whose CDF reaches ``percentile`` % (``searchsorted`` side='left').
+
+    Args:
+        counts: 1-d histogram counts (array, list or tensor), finite, >= 0, not all zero.
+        edges: ``len(counts) + 1`` finite, strictly increasing bin edges.
+        percentile: the CDF level in percent, a number in ``(0, 100]``.
+
+    Returns:
+        ``edges[j]``, a Python float, for the first bin ``j`` with ``CDF[j] >= percentile / 100`` (at most the
+        last bin); ``edges[0]`` (0 for a :class:`Histogram`) when bin 0 alone reaches it.
+    """
     c, e = _check_hist(counts, edges)
-    if not isinstance(percentile, numbers.Real) or not 0 < float(percentile) <= 100:
-        raise ValueError(f"percentile={percentile!r} must be a number in (0, 100]")
+    V.real("percentile", percentile, 0, 100, low_open=True)
     cdf = np.cumsum(c / c.sum())
     idx = min(int(np.searchsorted(cdf, float(percentile) / 100.0)), c.size - 1)
     return float(e[idx])
@@ -185,13 +238,22 @@ def percentile_threshold(counts, edges, percentile: float = 99.99) -> float:
 
 def mse_threshold(counts, edges, num_bits: int = 8, start_bin: int = 128) -> float:
     """Bin centre ``T`` (index >= ``start_bin``) minimising the histogram-weighted squared error of
-    symmetric fake quantisation with ``S = T / (2^(b-1) - 1)``."""
+    symmetric fake quantisation with ``S = T / (2^(b-1) - 1)``.
+
+    Args:
+        counts: 1-d histogram counts (array, list or tensor), finite, >= 0, not all zero.
+        edges: ``len(counts) + 1`` finite, strictly increasing bin edges.
+        num_bits: integer bits ``b``, 2..16.
+        start_bin: the first candidate bin, an int in ``[0, len(counts) - 1]``.
+
+    Returns:
+        The threshold ``T``, a Python float: the centre of the best bin (the first one on ties).
+    """
     c, e = _check_hist(counts, edges)
     qmax = 2 ** (check_bits(num_bits) - 1) - 1
     if num_bits < 2:
         raise ValueError(f"num_bits={num_bits} must be >= 2 for symmetric quantisation")
-    if not 0 <= start_bin < c.size:
-        raise ValueError(f"start_bin={start_bin} must be in [0, len(counts)={c.size})")
+    V.integer("start_bin", start_bin, 0, c.size - 1)
     centers = (e[1:] + e[:-1]) / 2
     best, best_err = start_bin, np.inf
     for lo in range(start_bin, c.size, 256):  # chunks of 256 candidates keep memory small
@@ -210,16 +272,35 @@ METHODS = ("max", "percentile", "mse", "entropy")
 
 def calibrate(x, method: str = "max", *, num_bits: int = 8, percentile: float = 99.99, num_bins: int = 2048,
               num_quantized_bins: int | None = None, zero_bin: str = "keep") -> float:
-    """Threshold ``T`` (a float > 0) for symmetric quantisation of ``x``: a tensor or a :class:`Histogram`."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} must be one of {METHODS}")
+    """Threshold ``T`` (a float > 0) for symmetric quantisation of ``x``: a tensor or a :class:`Histogram`.
+
+    Args:
+        x: a ``Tensor[...]`` (float, finite, non-empty, not all zero; its ``|x|`` histogram is built here) or a
+            :class:`Histogram` with non-zero data.
+        method: ``"max"``, ``"percentile"``, ``"mse"`` (candidates from bin ``min(128, num_bins // 2)`` on) or
+            ``"entropy"`` (:func:`kl_threshold`).
+        num_bits: integer bits, 1..16; ``"mse"`` and ``"entropy"`` need >= 2.
+        percentile: for ``"percentile"``, a number in ``(0, 100]``.
+        num_bins: the bins of the histogram built from a tensor, an int >= 2 (a :class:`Histogram` keeps its own).
+        num_quantized_bins: for ``"entropy"``, ``nq``: an int >= 2, at most the histogram's bin count; ``None``:
+            ``2^(num_bits - 1)`` (128 for 8 bits).
+        zero_bin: for ``"entropy"``, ``"keep"`` or ``"copy_next"`` (see :func:`kl_curve`).
+
+    Returns:
+        ``T``, a Python float (the scale is ``T / (2^(num_bits-1) - 1)``); > 0, except that ``"percentile"``
+        gives 0.0 when bin 0 alone holds ``percentile`` % of the values.
+    """
+    V.choice("method", method, METHODS)
     b = check_bits(num_bits)
+    V.real("percentile", percentile, 0, 100, low_open=True)
+    V.integer("num_bins", num_bins, 2)
+    V.integer("num_quantized_bins", num_quantized_bins, 2, none_ok=True)
+    V.choice("zero_bin", zero_bin, ZERO_BIN)
+    V.instance("x", x, (torch.Tensor, Histogram), "a torch.Tensor or a Histogram")
     if isinstance(x, Histogram):
         hist = x
-    elif isinstance(x, torch.Tensor):
-        hist = Histogram(num_bins).update(x)
     else:
-        raise TypeError(f"x must be a torch.Tensor or a Histogram, got {type(x).__name__}")
+        hist = Histogram(num_bins).update(x)
     if hist.counts is None:
         raise ValueError(f"x is empty or all zero ({hist!r}): no threshold to calibrate")
     if method == "max":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 
 from ..checks import exercise, numeric_checker
-from ..quant import dequantize, qparams
+from ...quant import dequantize, qparams
 
 
 def _negative_code() -> float:

@@ -1,7 +1,7 @@
 """Exercise checkers, one module per lesson (``lesson00.py`` ...).
 
-Importing this package registers every exercise in :data:`lessons_lib.checks.EXERCISES`.
-A lesson does ``from lessons_lib.exercises import lesson00 as ex`` and calls ``ex.pi_time.check(answer)``.
+Importing this package registers every exercise in :data:`lessons_lib.course.checks.EXERCISES`.
+A lesson does ``from lessons_lib.course.exercises import lesson00 as ex`` and calls ``ex.pi_time.check(answer)``.
 """
 import importlib
 import pkgutil

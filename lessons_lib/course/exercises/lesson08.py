@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import exercise, numeric_checker
-from ..quant import expand_candidate
+from ...quant import expand_candidate
 
 EX_P = [3, 0, 1, 4, 2, 2, 0, 6]
 

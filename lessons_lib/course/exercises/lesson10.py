@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..checks import exercise, numeric_checker
-from ..quant.lowbit import kmeans_compression
+from ...quant.lowbit import kmeans_compression
 
 #: weights of the teacher's last 3x3 conv (128 -> 128 channels)
 N_WEIGHTS = 128 * 128 * 3 * 3

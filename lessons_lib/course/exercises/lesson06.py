@@ -1,9 +1,9 @@
 """Exercises of lesson 06 (Inception, Xception, ResNeXt, IGC, GhostNet)."""
 from __future__ import annotations
 
-from ..blocks.ghost import ghost_speedup
+from ...blocks.ghost import ghost_speedup
 from ..checks import exercise, numeric_checker
-from ..conv import conv2d_params
+from ...conv import conv2d_params
 
 
 def _two3x3_ratio() -> float:

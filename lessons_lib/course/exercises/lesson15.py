@@ -7,7 +7,7 @@ import numbers
 import torch
 
 from ..checks import exercise
-from ..deploy.tactics import ConcatBlock, concat_bytes
+from ...deploy.tactics import ConcatBlock, concat_bytes
 
 #: a one-channel conv weight and bias followed by an eval-mode BatchNorm (gamma, beta, mean, var, eps)
 FOLD_CASE = {"w": 0.5, "b": 0.1, "gamma": 2.0, "beta": -1.0, "mean": 0.3, "var": 3.0, "eps": 1e-5}

@@ -191,7 +191,7 @@ def numeric_checker(expected: Callable[[], float], *, rtol: float = 0.01, unit: 
             return False, f"expected a number, got {type(answer).__name__}."
         want = float(expected())
         ok = abs(float(answer) - want) <= rtol * abs(want) + 1e-12
-        return ok, (f"{float(answer):.6g} {unit}".strip() + ("" if ok else f" is off by more than {rtol:.0%}."))
+        return ok, (f"{float(answer):.6g} {unit}".strip() + ("" if ok else f" is off by more than {100 * rtol:g} %."))
 
     return check
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..checks import exercise, numeric_checker
-from ..devices import estimate_ms
+from ...devices import estimate_ms
 
 #: MACs of torchvision's mobilenet_v2 at 1x3x224x224 (conv + linear), as lessons_lib.profile counts them
 MOBILENET_V2_MACS = 300_774_272

@@ -172,7 +172,7 @@ def test_calibrate_tensor_and_histogram_agree():
     (lambda: Q.kl_threshold(np.zeros(256), np.arange(257.0)), "empty or all zero"),
     (lambda: Q.kl_threshold([], [0.0]), "at least 1 bins"),
     (lambda: Q.kl_threshold(np.ones(100), np.arange(101.0), 128), "num_quantized_bins=128"),
-    (lambda: Q.kl_threshold(np.ones(200), np.arange(200.0)), "edges must have"),
+    (lambda: Q.kl_threshold(np.ones(200), np.arange(200.0)), "edges=ndarray"),
     (lambda: Q.kl_threshold([1.0, np.nan] * 100, np.arange(201.0)), "NaN"),
     (lambda: Q.kl_threshold(np.ones(200), np.arange(201.0), zero_bin="drop"), "zero_bin='drop'"),
     (lambda: Q.calibrate(torch.tensor([1.0, float("nan")]), "max"), "non-finite"),
