@@ -39,12 +39,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import validate as V
-from .profile import measure_latency
+from .profile import Latency, measure_side_by_side
 
 __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "selu", "sigmoid", "hard_sigmoid", "swish", "hard_swish",
     "mish", "relu6_as_printed_in_doc001", "Activation", "ACTIVATIONS", "get", "derivative", "module",
-    "max_error_on_grid", "time_per_element", "quantize_max_calibrated", "quantization_rmse", "activation_inputs",
+    "max_error_on_grid", "time_per_element", "time_side_by_side", "cost_vs_baseline", "quantize_max_calibrated",
+    "quantization_rmse", "activation_inputs",
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -382,11 +383,110 @@ def max_error_on_grid(f: Callable, g: Callable, lo: float = -8.0, hi: float = 8.
     return float(err[i]), float(x[i])
 
 
+#: how each registry entry's torch reference is spelled (what :func:`time_side_by_side` times by default)
+TORCH_OP_NAMES: dict[str, str] = {
+    "relu": "F.relu", "relu6": "F.relu6", "leaky_relu": "F.leaky_relu", "prelu": "F.prelu", "selu": "F.selu",
+    "sigmoid": "torch.sigmoid", "hard_sigmoid": "F.hardsigmoid", "swish": "F.silu", "hard_swish": "F.hardswish",
+    "mish": "F.mish",
+}
+#: the baselines :func:`time_side_by_side` can time as the unit of cost: a copy, and the cheapest activation
+BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"torch.clone": torch.clone, "F.relu": F.relu}
+IMPLS = ("torch", "ours", "both")
+
+
+def time_side_by_side(names: Sequence[str] | None = None, *, impl: str = "torch", baseline: str = "torch.clone",
+                      numel: int = 2**22, repeats: int = 15, warmup: int = 2,
+                      device: str | torch.device = "cpu") -> dict[str, Latency]:
+    """Time activations on one random float32 ``Tensor[numel]``, interleaved with a baseline in the same rounds.
+
+    ``impl="torch"`` times PyTorch's own ops (each entry's ``ref``: ``F.relu6``, ``F.leaky_relu``, ``F.selu``,
+    ``F.hardswish``, ``F.mish`` ...: one kernel, one pass over memory), ``impl="ours"`` the compositions of
+    this module (several eager ops, each a pass over memory: a contrast, not the activations' cost),
+    ``"both"`` both. Every call allocates its output, the baseline too, so the baseline is a fair unit.
+    Run ``i`` of every entry is round ``i`` (:func:`lessons_lib.profile.measure_side_by_side`): the entries'
+    ``times_ms`` are paired replicates.
+
+    Args:
+        names: activations to time, a non-empty list of keys of :data:`ACTIVATIONS` (default ``None``: all).
+        impl: ``"torch"``, ``"ours"`` or ``"both"``.
+        baseline: the unit of cost, a key of :data:`BASELINES` (``"torch.clone"``, a copy; or ``"F.relu"``).
+        numel: elements of the input (int >= 1; default 2**22, 16 MiB: larger than most caches).
+        repeats: timed rounds (int >= 1; default 15).
+        warmup: untimed rounds first (int >= 0; default 2).
+        device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a ``torch.device``.
+
+    Returns:
+        ``dict[str, Latency]``: the baseline first (under its key, e.g. ``"torch.clone"``), then ``name`` for
+        torch's op and ``"ours: name"`` for the composition, in the order of ``names``.
+    """
+    names = list(ACTIVATIONS) if names is None else V.sequence(
+        "names", names, lambda n, v: V.choice(n, v, sorted(ACTIVATIONS)))
+    V.choice("impl", impl, IMPLS)
+    V.choice("baseline", baseline, sorted(BASELINES))
+    V.integer("numel", numel, 1), V.integer("repeats", repeats, 1), V.integer("warmup", warmup, 0)
+    device = V.device("device", device)
+    x = torch.randn(numel, generator=torch.Generator().manual_seed(0)).to(device) * 4
+    fns: dict[str, Callable] = {baseline: BASELINES[baseline]}
+    for n in names:
+        if impl in ("torch", "both"):
+            fns[n] = _torch_op(n, device)
+        if impl in ("ours", "both"):
+            fns[f"ours: {n}"] = get(n).fn
+    return measure_side_by_side(fns, x, warmup=warmup, repeats=repeats)
+
+
+def _torch_op(name: str, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name == "prelu":  # the slope tensor is built once, not inside the timed call
+        w = torch.tensor([0.25], device=device)
+        return lambda x: F.prelu(x, w)
+    return ACTIVATIONS[name].ref
+
+
+def cost_vs_baseline(latencies: dict[str, Latency], baseline: str) -> dict[str, tuple[float, object]]:
+    """Each entry's cost in units of ``baseline``, from paired rounds: the median over rounds of
+    ``t_entry / t_baseline``, and :func:`lessons_lib.stats.verdict` on the paired times (lower is better).
+
+    Args:
+        latencies: ``{name: Latency}`` from :func:`time_side_by_side` (or
+            :func:`lessons_lib.profile.measure_side_by_side`), every entry with the same >= 2 timed rounds.
+        baseline: the key of the unit entry in ``latencies``.
+
+    Returns:
+        ``{name: (ratio, verdict)}`` for every entry but the baseline: ``ratio`` a float (``2.0`` = twice the
+        baseline's time), ``verdict`` a :class:`lessons_lib.stats.Verdict` whose ``.better`` is the faster name,
+        or ``None`` when the two cannot be told apart at this budget.
+    """
+    import statistics
+
+    from .stats import verdict
+
+    V.mapping("latencies", latencies, non_empty=True)
+    V.string("baseline", baseline)
+    if baseline not in latencies:
+        raise ValueError(f"baseline={baseline!r} must be a key of latencies ({list(latencies)})")
+    for k, lat in latencies.items():
+        if not isinstance(lat, Latency):
+            raise TypeError(f"latencies[{k!r}]={type(lat).__name__} must be a Latency (from measure_side_by_side)")
+    base = latencies[baseline].times_ms
+    if len(base) < 2 or any(len(lat.times_ms) != len(base) for lat in latencies.values()):
+        raise ValueError(f"latencies={V.show(list(latencies))} must all hold the same >= 2 paired rounds")
+    out = {}
+    for k, lat in latencies.items():
+        if k == baseline:
+            continue
+        ratio = statistics.median(t / b for t, b in zip(lat.times_ms, base))
+        out[k] = (ratio, verdict(lat.times_ms, base, names=(k, baseline), higher_is_better=False, paired=True,
+                                 unit="ms"))
+    return out
+
+
 def time_per_element(names: list[str] | None = None, *, numel: int = 2**22, repeats: int = 15,
                      device: str | torch.device = "cpu") -> dict[str, float]:
     """Median nanoseconds per element of each activation (ours) on a ``numel`` float32 tensor.
 
-    All activations run on the same random input, interleaved in one process, so ratios are fair.
+    All activations run on the same random input, interleaved in the same rounds
+    (:func:`time_side_by_side` with ``impl="ours"``), so ratios are fair. These are the library's eager
+    compositions; torch's own ops are what :func:`time_side_by_side` times by default.
 
     Args:
         names: the activations to time, a non-empty list of keys of :data:`ACTIVATIONS` (default ``None``: all).
@@ -397,12 +497,8 @@ def time_per_element(names: list[str] | None = None, *, numel: int = 2**22, repe
     Returns:
         ``dict[str, float]``: name -> median time per element in nanoseconds.
     """
-    names = list(ACTIVATIONS) if names is None else V.sequence(
-        "names", names, lambda n, v: V.choice(n, v, sorted(ACTIVATIONS)))
-    V.integer("numel", numel, 1), V.integer("repeats", repeats, 1)
-    device = V.device("device", device)
-    x = torch.randn(numel, device=device) * 4
-    return {n: measure_latency(get(n).fn, x, warmup=2, repeats=repeats).median_ms * 1e6 / numel for n in names}
+    lat = time_side_by_side(names, impl="ours", numel=numel, repeats=repeats, device=device)
+    return {k.removeprefix("ours: "): v.median_ms * 1e6 / numel for k, v in lat.items() if k.startswith("ours: ")}
 
 
 def quantize_max_calibrated(x: torch.Tensor, num_bits: int = 8) -> tuple[torch.Tensor, float]:

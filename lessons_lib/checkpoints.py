@@ -92,7 +92,14 @@ def _digits_teacher() -> nn.Module:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a shipped checkpoint is made, and on which images (the no-leakage rule checks ``trained_on``)."""
+    """How a shipped checkpoint is made, and on which images (the no-leakage rule checks ``trained_on``).
+
+    Args:
+        arch: builds the untrained architecture (``pretrained`` loads the weights into it).
+        train: builds and trains the model (``python -m lessons_lib.checkpoints build NAME``).
+        description: one line stored in the manifest; :func:`verify` checks the file was built by it.
+        trained_on: returns the exact training ``TensorDataset``.
+    """
 
     arch: Callable[[], nn.Module]
     train: Callable[[], nn.Module]

@@ -27,8 +27,8 @@ from .profile import measure_latency
 from . import validate as V
 from .validate import int_at_least
 
-__all__ = ["Case", "mac_1x1", "g1_cases", "g2_cases", "g3_cases", "g4_cases", "time_cases", "cases_table",
-           "Bottleneck"]
+__all__ = ["Case", "mac_1x1", "g1_cases", "g2_cases", "g3_cases", "g4_cases", "time_rounds", "time_cases",
+           "cases_table", "Bottleneck"]
 
 
 @dataclass
@@ -274,11 +274,42 @@ def g4_cases(c: int = 64, hw: int = 56, blocks: int = 4, batch: int = 1) -> list
 
 
 # ------------------------------------------------------------------------------------------- timing
+def time_rounds(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: int = 2) -> dict[str, list[float]]:
+    """Every round's milliseconds per case, timed **side by side**: ``rounds`` rounds, each timing every case
+    for ``repeats`` calls (``profile.measure_latency``, median) in turn, after ``warmup`` untimed calls of every
+    case. Round ``i`` of every case saw the same machine state, so the lists are **paired replicates** for
+    ``lessons_lib.stats.verdict(a, b, paired=True, higher_is_better=False)``.
+
+    Args:
+        cases: a non-empty list of :class:`Case` (e.g. from a ``g*_cases`` call), with distinct labels.
+        rounds: number of rounds (int >= 1; default 5; >= 2 for a verdict).
+        repeats: timed calls per case and round (int >= 1; default 5).
+        warmup: untimed calls per case before the first round (int >= 0; default 2).
+
+    Returns:
+        ``dict[str, list[float]]``: case label -> the ``rounds`` medians in ms, in round order.
+    """
+    int_at_least("rounds", rounds)
+    int_at_least("repeats", repeats)
+    V.integer("warmup", warmup, 0)
+    cases = _cases(cases)
+    labels = [c.label for c in cases]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"cases={V.show(labels)} must have distinct labels")
+    per: dict[str, list[float]] = {c.label: [] for c in cases}
+    for c in cases:  # warm up every case before any timing (allocator, oneDNN primitives)
+        measure_latency(c.net, c.x, warmup=warmup, repeats=1)
+    for _ in range(rounds):
+        for c in cases:
+            per[c.label].append(measure_latency(c.net, c.x, warmup=0, repeats=repeats).median_ms)
+    return per
+
+
 def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: int = 2) -> dict[str, float]:
-    """Milliseconds per case, timed **side by side**: ``rounds`` rounds, each timing every case for
-    ``repeats`` calls (``profile.measure_latency``, median) in turn; the result is the **fastest round's
-    median**. Interleaving exposes every case to the same machine state, and taking the best round
-    discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU.
+    """Milliseconds per case, timed **side by side** by :func:`time_rounds`; the result is the **fastest
+    round's median**. Interleaving exposes every case to the same machine state, and taking the best round
+    discards rounds slowed by other processes (they only ever add time) -- robust on a shared CPU. For a
+    verdict (is A faster than B?) use every round: :func:`time_rounds` and ``stats.verdict(paired=True)``.
 
     Args:
         cases: a non-empty list of :class:`Case` (e.g. from a ``g*_cases`` call), with distinct labels.
@@ -289,17 +320,7 @@ def time_cases(cases: list[Case], *, rounds: int = 5, repeats: int = 5, warmup: 
     Returns:
         ``dict[str, float]``: case label -> milliseconds per call (the fastest round's median).
     """
-    int_at_least("rounds", rounds)
-    int_at_least("repeats", repeats)
-    V.integer("warmup", warmup, 0)
-    cases = _cases(cases)
-    per: dict[str, list[float]] = {c.label: [] for c in cases}
-    for c in cases:  # warm up every case before any timing (allocator, oneDNN primitives)
-        measure_latency(c.net, c.x, warmup=warmup, repeats=1)
-    for _ in range(rounds):
-        for c in cases:
-            per[c.label].append(measure_latency(c.net, c.x, warmup=0, repeats=repeats).median_ms)
-    return {k: min(v) for k, v in per.items()}
+    return {k: min(v) for k, v in time_rounds(cases, rounds=rounds, repeats=repeats, warmup=warmup).items()}
 
 
 def _cases(cases: object) -> list[Case]:

@@ -32,7 +32,18 @@ def conv_bn_relu(in_ch: int, out_ch: int, k: int = 3, stride: int = 1, groups: i
     return conv_bn_act(in_ch, out_ch, k, stride, groups, activation="relu", padding=k // 2, inplace=True)
 
 
-class TeacherCNN(nn.Module):
+class _PooledCNN(nn.Module):
+    """``features -> global average pool -> classifier``; subclasses build ``features``, ``pool`` and ``classifier``."""
+
+    def embed(self, x):
+        """The pooled feature vector ``Tensor[N, D]`` (used by feature / relation distillation)."""
+        return self.pool(self.features(x)).flatten(1)
+
+    def forward(self, x):
+        return self.classifier(self.embed(x))
+
+
+class TeacherCNN(_PooledCNN):
     """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; widths ``(w, 2w, 4w)``, two convs per stage.
 
     Args:
@@ -53,15 +64,8 @@ class TeacherCNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(4 * w, num_classes)
 
-    def embed(self, x):
-        """The pooled feature vector ``Tensor[N, 4w]`` (used by feature/relation distillation)."""
-        return self.pool(self.features(x)).flatten(1)
 
-    def forward(self, x):
-        return self.classifier(self.embed(x))
-
-
-class StudentCNN(nn.Module):
+class StudentCNN(_PooledCNN):
     """``Tensor[N, in_ch, H, W] -> Tensor[N, num_classes]``; one conv per stage, widths ``(w, 2w, 4w)``.
 
     Args:
@@ -82,11 +86,6 @@ class StudentCNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(4 * w, num_classes)
 
-    def embed(self, x):
-        return self.pool(self.features(x)).flatten(1)
-
-    def forward(self, x):
-        return self.classifier(self.embed(x))
 
 
 MODELS = {"teacher": TeacherCNN, "student": StudentCNN}

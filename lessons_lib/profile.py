@@ -225,6 +225,9 @@ class Latency:
     repeats: int
     device: str
     machine: str
+    times_ms: tuple[float, ...] = ()
+    """Every timed run in order (in :func:`measure_side_by_side`, run ``i`` of each candidate is round ``i``,
+    so two candidates' ``times_ms`` are paired replicates for :func:`lessons_lib.stats.verdict`)."""
 
     @property
     def spread_ms(self) -> float:
@@ -260,7 +263,7 @@ def _device_of(args: tuple) -> torch.device:
 
 def _summary(times: list[float], dev: torch.device) -> Latency:
     return Latency(statistics.median(times), _percentile(times, 0.1), _percentile(times, 0.9), len(times),
-                   str(dev), describe(dev))
+                   str(dev), describe(dev), tuple(times))
 
 
 def measure_latency(model_or_fn: nn.Module | Callable[..., Any], inputs: Any, *, warmup: int = 3,

@@ -120,6 +120,33 @@ def test_time_per_element_runs_for_every_activation():
     assert set(t) == {"relu", "swish"} and all(v > 0 for v in t.values())
 
 
+def test_time_side_by_side_pairs_rounds_and_times_torch_ops_by_default():
+    lat = A.time_side_by_side(["relu6", "prelu", "mish"], numel=4096, repeats=3)
+    assert list(lat) == ["torch.clone", "relu6", "prelu", "mish"]
+    assert all(v.repeats == 3 and len(v.times_ms) == 3 for v in lat.values())
+    both = A.time_side_by_side(["swish"], impl="both", baseline="F.relu", numel=4096, repeats=2)
+    assert list(both) == ["F.relu", "swish", "ours: swish"]
+
+
+def test_cost_vs_baseline_is_the_median_paired_ratio_with_a_verdict():
+    from lessons_lib.profile import Latency
+
+    def lat(times):
+        return Latency(0.0, 0.0, 0.0, len(times), "cpu", "test", tuple(times))
+
+    base = lat([1.0, 2.0, 1.0, 1.0])
+    slow = lat([2.0, 4.2, 2.1, 1.9])    # about twice the baseline in every round
+    same = lat([1.1, 1.9, 0.9, 1.05])   # paired differences straddle 0
+    out = A.cost_vs_baseline({"base": base, "slow": slow, "same": same}, "base")
+    ratio, v = out["slow"]
+    assert ratio == pytest.approx(2.05) and v.better == "base"  # ratios 2.0, 2.1, 2.1, 1.9
+    assert out["same"][1].better is None
+    with pytest.raises(ValueError, match="baseline='x'"):
+        A.cost_vs_baseline({"base": base}, "x")
+    with pytest.raises(ValueError, match="same >= 2 paired rounds"):
+        A.cost_vs_baseline({"base": base, "short": lat([1.0, 1.0])}, "base")
+
+
 @pytest.mark.parametrize("call, exc, words", [
     (lambda: A.relu6([1.0, 2.0]), TypeError, "x=list"),
     (lambda: A.hard_swish(torch.arange(5)), TypeError, "dtype=torch.int64"),

@@ -64,6 +64,7 @@ SKIP = {
     "data.DetectionSet": _RECORD,
     "guidelines.Case": _RECORD,
     "checkpoints.DataFileError": "an exception class raised by the checkpoint loaders, not an entry point",
+    "checkpoints.Recipe": _RECORD,
     "checkpoints.register": "writes into the shipped weights' MANIFEST.json; its bad paths are tested on a "
                             "temporary weights folder in tests/test_checkpoints.py",
     "profile.LayerRow": _RECORD,
@@ -553,6 +554,11 @@ OVERRIDES: dict[str, P] = {
     "quant.aggressive.kmeans_quantize:num_bits": P(2, kind="int", bad=(0, 13)),
     "quant.aggressive.log2_quantize:num_bits": P(4, kind="int", bad=(1, 17)),
     "quant.aggressive.binarize_reconstruct:alpha": P(new=lambda: torch.ones(4), kind="tensor"),
+    "quant.aggressive.ternarize:delta_factor": P(0.7, kind="real", bad=(-0.1, 2.0, NAN)),
+    "quant.aggressive.ternarize:axis": P(None, kind="int", bad=(5,)),
+    "quant.aggressive.ternarize_reconstruct:codes": P(new=lambda: torch.ones(4, 3, dtype=torch.int8), kind="tensor"),
+    "quant.aggressive.ternarize_reconstruct:alpha": P(new=lambda: torch.ones(1), kind="tensor"),
+    "quant.aggressive.ternarize_reconstruct:axis": P(None, kind="int", bad=(5,)),
     "activations.quantize_max_calibrated:num_bits": P(8, kind="int", bad=(1, 17)),
     "activations.quantization_rmse:num_bits": P(8, kind="int", bad=(1, 17)),
     "quant.thresholds.calibrate:num_bins": P(16, kind="int", bad=(1,)),
@@ -617,6 +623,9 @@ OVERRIDES.update({
     "checkpoints.sha256:path": P(new=tiny_onnx_path, kind="path"),
     "checkpoints.expected_command:file_name": P("shapes_teacher.pt", kind="str", bad=("", "notes.txt")),
     "checkpoints.verify:directory": P(None, kind="path"),
+    "data.labelled_split:dataset": P(new=lambda: __import__("torch").utils.data.TensorDataset(
+        rnd(8, 1, 4, 4), torch.tensor([0, 1] * 4)), kind="data"),
+    "data.labelled_split:fraction": P(0.5, kind="real", bad=(0, 1.5)),
     "stats.verdict:a": P([0.9, 0.91, 0.89], kind="array", bad=([0.9], [0.9, NAN])),
     "stats.verdict:b": P([0.8, 0.81, 0.79], kind="array", bad=([0.8],)),
     "stats.verdict:higher_is_better": P(True, kind="bool"),
@@ -640,6 +649,27 @@ for _f in ("blocks.mobilenet.tiny_mobilenet", "blocks.mobilenet.TinyMobileNet"):
     OVERRIDES[f"{_f}:in_ch"] = P(3, kind="int", bad=(0,))
 for _f in ("blocks.inception.ResNeXtBranches", "blocks.inception.ResNeXtGrouped"):
     OVERRIDES[f"{_f}:out_ch"] = P(4, kind="int", bad=(0, 5))
+for _f in ("roofline.attainable_gflops", "roofline.ridge_intensity", "roofline.bound", "roofline.roofline_ms"):
+    OVERRIDES[f"{_f}:peak"] = P(100.0, kind="real", bad=(0, -1.0, INF))
+    OVERRIDES[f"{_f}:bandwidth"] = P(10.0, kind="real", bad=(0, NAN))
+for _f in ("roofline.attainable_gflops", "roofline.bound"):
+    OVERRIDES[f"{_f}:intensity"] = P(2.0, kind="real", bad=(-1.0, NAN))
+OVERRIDES["roofline.roofline_ms:flops"] = P(2e9, kind="real", bad=(-1.0, INF))
+OVERRIDES["roofline.roofline_ms:mem_bytes"] = P(1e8, kind="real", bad=(-1.0, NAN))
+for _f in ("roofline.peak_gflops", "roofline.bandwidth_gbs"):
+    OVERRIDES[f"{_f}:sizes"] = P((8, 16), kind="seq", bad=((16, 8), (), (0, 8)), wrong=(8, "8"))
+OVERRIDES["activations.time_side_by_side:impl"] = P("torch", kind="choice", bad=("fused",))
+OVERRIDES["activations.time_side_by_side:baseline"] = P("torch.clone", kind="choice", bad=("copy",))
+
+
+def _two_latencies():
+    from lessons_lib.profile import Latency
+
+    return {n: Latency(1.0, 1.0, 1.0, 2, "cpu", "test", (1.0, 1.1)) for n in ("base", "op")}
+
+
+OVERRIDES["activations.cost_vs_baseline:latencies"] = P(new=_two_latencies, kind="map", bad=({},))
+OVERRIDES["activations.cost_vs_baseline:baseline"] = P("base", kind="str", bad=("nope",))
 
 
 def spec_for(fname: str, p: inspect.Parameter) -> P | None:

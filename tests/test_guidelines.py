@@ -78,6 +78,44 @@ def test_time_cases_and_table():
         G.time_cases(cases, rounds=0)
 
 
+def test_time_rounds_are_paired_rounds_and_time_cases_keeps_the_fastest(monkeypatch):
+    """time_rounds: one median per round and case, cases interleaved within a round, warm-up first;
+    time_cases: the minimum over rounds (a fake clock makes it exact)."""
+    from types import SimpleNamespace
+
+    cases = G.g2_cases(c=16, hw=4, blocks=1, groups=(1, 2))
+    calls = []
+    fake = iter([5.0, 7.0, 3.0, 8.0, 4.0, 6.0] * 2)
+
+    def fake_latency(net, x, *, warmup, repeats):
+        calls.append((net, warmup, repeats))
+        return SimpleNamespace(median_ms=next(fake) if warmup == 0 else -1.0)
+
+    monkeypatch.setattr(G, "measure_latency", fake_latency)
+    r = G.time_rounds(cases, rounds=3, repeats=4, warmup=2)
+    a, b = (c.label for c in cases)
+    assert r == {a: [5.0, 3.0, 4.0], b: [7.0, 8.0, 6.0]}
+    assert [w for _, w, _ in calls[:2]] == [2, 2] and all(w == 0 and n == 4 for _, w, n in calls[2:])
+    assert [net for net, w, _ in calls[2:]] == [cases[0].net, cases[1].net] * 3  # interleaved round by round
+    assert G.time_cases(cases, rounds=3, repeats=4, warmup=2) == {a: 3.0, b: 6.0}
+
+
+def test_time_rounds_real_and_verdict():
+    from lessons_lib import stats
+
+    cases = G.g2_cases(c=16, hw=8, blocks=1, groups=(1, 2))
+    r = G.time_rounds(cases, rounds=3, repeats=2, warmup=1)
+    assert list(r) == [c.label for c in cases] and all(len(v) == 3 and min(v) > 0 for v in r.values())
+    v = stats.verdict(*r.values(), names=tuple(r), higher_is_better=False, paired=True)
+    assert v.n_a == 3 and v.lo <= v.diff <= v.hi
+    with pytest.raises(ValueError, match="must have distinct labels"):
+        G.time_rounds([cases[0], cases[0]])
+    with pytest.raises(ValueError, match="repeats=0"):
+        G.time_rounds(cases, repeats=0)
+    with pytest.raises(ValueError, match="warmup=-1"):
+        G.time_rounds(cases, warmup=-1)
+
+
 def test_bad_builder_input():
     with pytest.raises(ValueError, match="fragments=3 must divide c=32"):
         G.g3_cases(c=32, fragments=(1, 3))

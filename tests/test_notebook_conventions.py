@@ -35,6 +35,28 @@ def test_lesson_template(path):
     assert re.search(r"^#+ .*Glossary", md, re.M) and re.search(r"[\u4e00-\u9fff]", md), "a glossary with 中文 terms"
 
 
+#: phrases that betray a typed, remembered measurement instead of one computed in this run
+REMEMBERED = re.compile(r"in the builds here|across the builds|on the build machine|on this (2-core )?CPU(?!'s)\b|"
+                        r"on this machine, not", re.I)
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_summary_and_verdicts_are_computed(path):
+    """Rule 1 of CONTRIBUTING: the Summary's bullets are rendered by a code cell from this run's variables, and
+    no Markdown cell states a measurement remembered from an earlier build or a claim about "this CPU"."""
+    nb = nbformat.read(path, as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and re.search(r"^#+ .*Summary", c.source, re.M))
+    head = nb.cells[i].source
+    summary_md = head[re.search(r"^#+ .*Summary.*$", head, re.M).end():].split("\n#")[0]
+    assert not re.search(r"^\s*[*-] ", summary_md, re.M), "the Summary's bullets must come from a code cell"
+    nxt = nb.cells[i + 1]
+    assert nxt.cell_type == "code" and "display(Markdown(" in nxt.source, \
+        "the cell after '## Summary' renders the bullets: display(Markdown(f'...')) from this run's variables"
+    bad = [line.strip()[:100] for c in nb.cells if c.cell_type == "markdown"
+           for line in c.source.splitlines() if REMEMBERED.search(line)]
+    assert not bad, f"Markdown states remembered measurements or facts about this CPU: {bad}"
+
+
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
 def test_papermill_reads_every_parameter(path, caplog):
     """`papermill --help-notebook` lists each parameter with its type and comment; a second '=' on a

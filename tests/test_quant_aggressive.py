@@ -47,6 +47,48 @@ def test_log2_rounds_in_log_domain():
     assert torch.equal(torch.log2(qy[nz].abs()), torch.log2(qy[nz].abs()).round())
 
 
+@pytest.mark.parametrize("shape, axis", [((64, 32, 3, 3), None), ((16, 8, 3, 3), 0), ((5, 7), 1), ((1000,), None)])
+def test_ternarize_follows_twn_definition(shape, axis):
+    """Li, Zhang & Liu 2016, eqs. 5-6: Delta = 0.7 * mean|W|, alpha = mean |W| over |W| > Delta (per layer)."""
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(len(shape))) * 0.05
+    codes, alpha = Q.aggressive.ternarize(w, axis=axis)
+    assert codes.dtype == torch.int8 and codes.shape == w.shape
+    assert set(codes.unique().tolist()) <= {-1, 0, 1}
+    slices = [w.numpy()] if axis is None else [np.take(w.numpy(), c, axis=axis) for c in range(w.shape[axis])]
+    assert alpha.shape == (len(slices),)
+    for c, s in enumerate(slices):  # a plain numpy reference of the paper's formulas
+        a = np.abs(s).astype(np.float64)
+        delta = 0.7 * a.mean()
+        ref_codes = np.where(a > delta, np.sign(s), 0)
+        got = codes.numpy() if axis is None else np.take(codes.numpy(), c, axis=axis)
+        assert np.array_equal(got, ref_codes)
+        assert np.isclose(float(alpha[c]), a[a > delta].mean(), rtol=1e-5)
+    rec = Q.aggressive.ternarize_reconstruct(codes, alpha, axis)
+    assert rec.shape == w.shape and rec.dtype == torch.float32
+    # about 0.7 * mean|w| ~ 0.56 sigma for a Gaussian: ~58 % of the weights survive (2 * (1 - Phi(0.559)))
+    if w.numel() >= 1000:
+        assert 0.52 < float((codes != 0).float().mean()) < 0.64
+
+
+def test_ternarize_scale_is_least_squares_optimal_for_its_pattern():
+    w = torch.randn(500, generator=torch.Generator().manual_seed(3))
+    codes, alpha = Q.aggressive.ternarize(w)
+    t = codes.float()
+    ls = float((w * t).sum() / (t * t).sum())  # argmin_a ||W - a t||^2
+    assert abs(float(alpha) - ls) < 1e-5
+    assert Q.aggressive.ternarize(torch.zeros(4))[1].tolist() == [0.0]  # nothing survives: alpha 0, codes 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: Q.aggressive.ternarize(torch.randn(10), delta_factor=-0.1), "delta_factor=-0.1"),
+    (lambda: Q.aggressive.ternarize(torch.randn(3, 3), axis=2), "axis=2"),
+    (lambda: Q.aggressive.ternarize_reconstruct(torch.ones(3, 3), torch.ones(2)), "alpha="),
+])
+def test_ternarize_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: Q.kmeans_quantize(torch.randn(10), 0), "bits=0"),
     (lambda: Q.kmeans_quantize(torch.randn(10), 13), "bits=13"),

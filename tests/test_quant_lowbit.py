@@ -15,7 +15,7 @@ def _net():
     return models.TeacherCNN(width=8).eval()
 
 
-@pytest.mark.parametrize("method, bits, max_levels", [("int", 4, 15), ("kmeans", 2, 4), ("binary", 1, 2), ("log2", 3, 7)])
+@pytest.mark.parametrize("method, bits, max_levels", [("int", 4, 15), ("kmeans", 2, 4), ("binary", 1, 2), ("log2", 3, 7), ("twn", 2, 3)])
 def test_quantize_weights_restricts_each_conv_to_few_values(method, bits, max_levels):
     net = _net()
     q = lowbit.quantize_weights(net, method, bits)
@@ -102,3 +102,13 @@ def test_bad_inputs():
         lowbit.shift_dot(torch.tensor([1]), torch.tensor([0.5]), -1)
     with pytest.raises(ValueError, match="no Conv2d"):
         lowbit.quantize_weights(nn.Sequential(nn.ReLU()))
+
+
+def test_twn_method_is_the_papers_per_layer_ternariser():
+    w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(5))
+    q = lowbit.quantize_tensor(w, "twn", 2)
+    delta = 0.7 * w.abs().mean()
+    alpha = w.abs()[w.abs() > delta].mean()
+    assert torch.allclose(q, torch.where(w.abs() > delta, alpha * torch.sign(w), torch.zeros_like(w)), atol=1e-6)
+    # max-scaled symmetric INT2 (S = max|W_c|, codes round(W / S)) keeps far fewer non-zeros than TWN
+    assert (lowbit.quantize_tensor(w, "int", 2) != 0).float().mean() < (q != 0).float().mean()

@@ -11,13 +11,13 @@
 """
 from ..fold import fold_batchnorm, fold_model
 from .onnx_export import EXPORT_LEVELS, check, export_onnx, io_signature, node_counts, node_table, simplify
-from .ort import ORT_LEVELS, accuracy, batch_sweep, load_session, make_session, optimized_graph, run
+from .ort import ORT_LEVELS, accuracy, batch_sweep, load_session, make_session, optimized_graph, run, run_batched
 from .qdq import calibrate_activations, insert_qdq, quantizable_inputs, qdq_summary, to_fp16, weight_scales
 from .tensorrt import tensorrt_available
 
 __all__ = [
     "fold_batchnorm", "fold_model", "EXPORT_LEVELS", "check", "export_onnx", "io_signature", "node_counts",
     "node_table", "simplify", "ORT_LEVELS", "accuracy", "batch_sweep", "load_session", "make_session",
-    "optimized_graph", "run", "calibrate_activations", "insert_qdq", "quantizable_inputs", "qdq_summary",
+    "optimized_graph", "run", "run_batched", "calibrate_activations", "insert_qdq", "quantizable_inputs", "qdq_summary",
     "to_fp16", "weight_scales", "tensorrt_available",
 ]

@@ -7,6 +7,10 @@
   ``alpha_c = mean |W_c|`` per output channel (the least-squares optimal scale for a sign pattern).
 * log2 (document 001 "对数量化"; Miyashita et al. 2016): magnitudes rounded in the log domain to
   powers of two, so a multiply becomes a shift.
+* ternary (Li, Zhang & Liu 2016, "Ternary Weight Networks", section 2.1-2.2): ``W ~ alpha * t`` with
+  ``t`` in {-1, 0, +1}; ``t = sign(W)`` where ``|W| > Delta``, ``Delta = 0.7 * mean|W|`` (their
+  approximation of the optimal threshold for Gaussian / uniform weights) and ``alpha`` the mean ``|W|``
+  of the surviving weights (the least-squares scale for that pattern).
 """
 from __future__ import annotations
 
@@ -128,3 +132,64 @@ def log2_quantize(x: torch.Tensor, num_bits: int = 4, max_exp: int | None = None
         e = torch.round(torch.log2(a.clamp(min=1e-300)))
         q = torch.where((a > 0) & (e >= min_exp), torch.exp2(e.clamp(max=max_exp)), torch.zeros_like(a))
     return (torch.sign(x.detach()).double() * q).to(x.dtype)
+
+
+TWN_DELTA_FACTOR = 0.7
+"""Ternary Weight Networks' threshold factor: ``Delta = 0.7 * mean|W|`` (Li, Zhang & Liu 2016, eq. 6)."""
+
+
+def ternarize(weight: torch.Tensor, delta_factor: float = TWN_DELTA_FACTOR,
+              axis: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(codes, alpha)`` of Ternary Weight Networks (Li, Zhang & Liu 2016): ``codes = sign(W)`` where
+    ``|W| > Delta`` and 0 elsewhere, ``Delta = delta_factor * mean|W|``, ``alpha = mean |W|`` over the
+    weights with ``|W| > Delta`` (0 when none survives); ``W ~ alpha * codes``.
+
+    With ``axis=None`` (the paper: one ``Delta`` and one ``alpha`` per layer) ``alpha`` has one entry;
+    with an ``axis`` (e.g. 0, per output channel) ``Delta`` and ``alpha`` are computed per slice.
+
+    Args:
+        weight: ``Tensor[...]`` (e.g. ``[C_out, C_in, kh, kw]``) float, finite, non-empty.
+        delta_factor: the threshold factor, a number in ``[0, 1.5]`` (the paper's 0.7 by default).
+        axis: ``None`` (one threshold for the tensor) or the channel axis, an int in
+            ``[-weight.ndim, weight.ndim - 1]``.
+
+    Returns:
+        ``(codes, alpha)``: ``Tensor[weight.shape]`` int8 in {-1, 0, +1} and ``Tensor[C]`` float32
+        (``C = 1`` for ``axis=None``, else ``weight.shape[axis]``). Reconstruct with
+        :func:`ternarize_reconstruct`.
+    """
+    w = check_finite(weight, "weight").detach().float()
+    f = V.real("delta_factor", delta_factor, 0, 1.5)
+    if axis is None:
+        flat = w.reshape(1, -1)
+    else:
+        axis = _check_axis(w, axis)
+        flat = w.movedim(axis, 0).reshape(w.shape[axis], -1)
+    a = flat.abs()
+    delta = f * a.mean(1, keepdim=True)
+    keep = a > delta
+    alpha = (a * keep).sum(1) / keep.sum(1).clamp(min=1)
+    codes = (torch.sign(flat) * keep).to(torch.int8)
+    if axis is None:
+        return codes.reshape(w.shape), alpha
+    return codes.reshape(w.movedim(axis, 0).shape).movedim(0, axis).contiguous(), alpha
+
+
+def ternarize_reconstruct(codes: torch.Tensor, alpha: torch.Tensor, axis: int | None = None) -> torch.Tensor:
+    """``alpha * codes`` as float32 (the ternary weights a network would use).
+
+    Args:
+        codes: ``Tensor[...]`` of ternary codes, any real dtype, e.g. from :func:`ternarize`.
+        alpha: a real ``Tensor`` of scales: one entry for ``axis=None``, ``codes.shape[axis]`` entries otherwise.
+        axis: ``None`` or the channel axis, an int in ``[-codes.ndim, codes.ndim - 1]``.
+
+    Returns:
+        ``Tensor[codes.shape]`` float32.
+    """
+    V.tensor("codes", codes, dtype="number")
+    V.tensor("alpha", alpha, dtype="number")
+    if axis is None:
+        if alpha.numel() != 1:
+            raise ValueError(f"alpha={V.show(alpha)} must have 1 entry for axis=None (one scale per tensor)")
+        return codes.float() * alpha.float().reshape(())
+    return binarize_reconstruct(codes, alpha, axis)

@@ -5,7 +5,8 @@ Builds on :mod:`lessons_lib.quant.aggressive` (one tensor at a time) and :mod:`.
 * :func:`quantize_weights` replaces the weights of every ``Conv2d`` (and optionally ``Linear``) of a copy
   of a model by their quantised values: ``"int"`` (symmetric linear, per output channel),
   ``"kmeans"`` (a ``2^num_bits``-entry codebook per layer, document 001), ``"binary"`` (``alpha_c * sign(W)``,
-  XNOR-Net) or ``"log2"`` (``sign * 2^e``). Activations stay float (weight-only quantisation).
+  XNOR-Net), ``"log2"`` (``sign * 2^e``) or ``"twn"`` (Ternary Weight Networks: ``alpha * {-1, 0, +1}`` with
+  the threshold ``0.7 * mean|W|`` per layer). Activations stay float (weight-only quantisation).
 * :func:`kmeans_compression` is Han et al.'s storage ratio ``r = n B / (n log2(k) + k B)``.
 * :func:`shift_multiply` / :func:`shift_dot`: with power-of-two weights a product ``x * 2^e`` is a
   bit shift of the integer ``x`` (document 001: log quantisation turns multiplications into additions
@@ -21,21 +22,23 @@ from torch import nn
 
 from .. import validate as V
 from .affine import check_bits, check_finite, dequantize_per_channel, qparams_per_channel, quantize_per_channel
-from .aggressive import binarize, binarize_reconstruct, kmeans_quantize, log2_quantize
+from .aggressive import binarize, binarize_reconstruct, kmeans_quantize, log2_quantize, ternarize, ternarize_reconstruct
 
-WEIGHT_METHODS = ("int", "kmeans", "binary", "log2")
+WEIGHT_METHODS = ("int", "kmeans", "binary", "log2", "twn")
 
 
 def quantize_tensor(w: torch.Tensor, method: str, num_bits: int) -> torch.Tensor:
-    """``w`` replaced by its ``method``-quantised values (same shape, float32). ``num_bits`` is ignored by "binary".
+    """``w`` replaced by its ``method``-quantised values (same shape, float32). ``num_bits`` is ignored by "binary"
+    and "twn" (1 and 2 bits per weight).
 
     Args:
         w: ``Tensor[C_out, ...]`` float, finite, non-empty (at least 1-d for "int" and "binary": axis 0 is the
             output channel).
         method: ``"int"`` (symmetric linear per output channel, ``num_bits >= 2``), ``"kmeans"`` (one codebook
-            for the whole tensor, ``num_bits <= 12``), ``"binary"`` (``alpha_c * sign(W)``) or ``"log2"``
-            (``sign * 2^e``, ``num_bits >= 2``).
-        num_bits: integer bits, 1..16 (checked even for "binary"), within the limits of ``method``.
+            for the whole tensor, ``num_bits <= 12``), ``"binary"`` (``alpha_c * sign(W)``), ``"log2"``
+            (``sign * 2^e``, ``num_bits >= 2``) or ``"twn"`` (:func:`lessons_lib.quant.aggressive.ternarize`,
+            one threshold ``0.7 * mean|W|`` and one scale for the tensor, as in the paper).
+        num_bits: integer bits, 1..16 (checked even for "binary" and "twn"), within the limits of ``method``.
 
     Returns:
         ``Tensor[w.shape]`` float32, detached.
@@ -47,6 +50,9 @@ def quantize_tensor(w: torch.Tensor, method: str, num_bits: int) -> torch.Tensor
     if method == "binary":
         signs, alpha = binarize(w, axis=0)
         return binarize_reconstruct(signs, alpha, axis=0)
+    if method == "twn":
+        codes, alpha = ternarize(w)
+        return ternarize_reconstruct(codes, alpha)
     b = check_bits(num_bits)
     if method == "int":
         if b < 2:
@@ -72,7 +78,7 @@ def quantize_weights(model: nn.Module, method: str = "int", num_bits: int = 8, *
 
     Args:
         model: an ``nn.Module`` with at least one ``Conv2d`` (or ``Linear`` with ``include_linear``); not modified.
-        method: ``"int"``, ``"kmeans"``, ``"binary"`` or ``"log2"`` (see :func:`quantize_tensor`).
+        method: ``"int"``, ``"kmeans"``, ``"binary"``, ``"log2"`` or ``"twn"`` (see :func:`quantize_tensor`).
         num_bits: integer bits, 1..16, within the limits of ``method``.
         include_linear: also quantise every ``nn.Linear`` weight.
 

@@ -107,33 +107,46 @@ show_source(qat.prepare_qat)
 dsplits = data.digits_splits()
 digits = checkpoints.pretrained("digits_teacher")
 Xd, yd = train.tensors(dsplits.train)
-d_fp32 = train.evaluate(digits, dsplits.test)["acc"]
+yd_test = dsplits.test.tensors[1]
+
+
+def test_correct(model):
+    """Per test image: is the prediction right? (paired comparisons need the images, not just the mean)"""
+    return (train.predict(model, dsplits.test).argmax(1) == yd_test).numpy()
+
+
+c_fp32 = test_correct(digits)
+d_fp32 = float(c_fp32.mean())
 
 
 def ptq_and_qat(w_bits, a_bits):
     m = qat.observe_ranges(qat.prepare_qat(digits, w_bits, a_bits, input_bits=8), [Xd[:256]])
-    ptq = train.evaluate(m, dsplits.test)["acc"]
+    c_ptq = test_correct(m)
     seed_everything(SEED)
     train.fit(m, dsplits.train, epochs=QAT_EPOCHS, lr=1e-3, batch_size=64, seed=SEED)
-    return ptq, train.evaluate(m, dsplits.test)["acc"], m
+    return c_ptq, test_correct(m), m
 
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (training accuracies depend on the machine's float arithmetic)
 configs = {f"W{QAT_BITS}A{QAT_BITS}": (QAT_BITS, QAT_BITS), f"W2A{QAT_BITS}": (2, QAT_BITS)}
 results = {name: ptq_and_qat(*wa) for name, wa in configs.items()}
-w8a8 = train.evaluate(qat.observe_ranges(qat.prepare_qat(digits, 8, 8, input_bits=8), [Xd[:256]]), dsplits.test)["acc"]
+c_w8a8 = test_correct(qat.observe_ranges(qat.prepare_qat(digits, 8, 8, input_bits=8), [Xd[:256]]))
+w8a8 = float(c_w8a8.mean())
 print(f"digits teacher, {len(dsplits.test)} test images, QAT {QAT_EPOCHS} epoch(s), on", machine.describe("cpu"))
 print(f"{'model':<9} {'fp32':>7} {'PTQ':>7} {'QAT':>7}")
-for name, (ptq, q_acc, _) in results.items():
-    print(f"{name:<9} {d_fp32:>7.1%} {ptq:>7.1%} {q_acc:>7.1%}")
+for name, (c_ptq, c_qat, _) in results.items():
+    print(f"{name:<9} {d_fp32:>7.1%} {c_ptq.mean():>7.1%} {c_qat.mean():>7.1%}")
 print(f"{'W8A8':<9} {d_fp32:>7.1%} {w8a8:>7.1%} {'-':>7}")
-for name, (ptq, q_acc, _) in results.items():
-    gap = d_fp32 - ptq
-    print(f"verdict {name}: PTQ loses {100 * gap:.1f} points; QAT ends at {100 * (q_acc - d_fp32):+.1f} points vs fp32"
-          + (f", recovering {(q_acc - ptq) / gap:.0%} of the loss" if gap > 0.005 else " (PTQ lost almost nothing to recover)"))
-grouped_bar({"fp32": {n: 100 * d_fp32 for n in results}, "PTQ": {n: 100 * r[0] for n, r in results.items()},
-             "QAT": {n: 100 * r[1] for n, r in results.items()}}, ylabel="test accuracy (%)",
+qat_vs = {}  # name -> (PTQ vs fp32, QAT vs fp32, QAT vs PTQ): paired over the test images
+for name, (c_ptq, c_qat, _) in results.items():
+    qat_vs[name] = (stats.paired_difference(c_ptq, c_fp32), stats.paired_difference(c_qat, c_fp32),
+                    stats.paired_difference(c_qat, c_ptq))
+    print(f"{name}: " + qat_vs[name][0].text("PTQ vs fp32", "PTQ", "fp32"))
+    print(f"{name}: " + qat_vs[name][1].text("QAT vs fp32", "QAT", "fp32"))
+    print(f"{name}: " + qat_vs[name][2].text("QAT vs PTQ", "QAT", "PTQ"))
+grouped_bar({"fp32": {n: 100 * d_fp32 for n in results}, "PTQ": {n: 100 * r[0].mean() for n, r in results.items()},
+             "QAT": {n: 100 * r[1].mean() for n, r in results.items()}}, ylabel="test accuracy (%)",
             title="Post-training quantisation vs quantisation-aware training (digits teacher)");
 
 # %%
@@ -224,26 +237,28 @@ print(f"int8 kernels agree with the float Q/DQ reference on >= 99% of 512 predic
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (accuracies of int8 kernels can differ by an image between CPUs)
-acc32 = dort.accuracy(sess32, Xte, yte)
-acc8 = {m: dort.accuracy(s, Xte, yte) for m, s in sess8.items()}
+correct_s32 = dort.run_batched(sess32, Xte).argmax(1) == yte.numpy()
+correct_s8 = {m: dort.run_batched(s, Xte).argmax(1) == yte.numpy() for m, s in sess8.items()}
+acc32, acc8 = float(correct_s32.mean()), {m: float(c.mean()) for m, c in correct_s8.items()}
 print(f"shapes teacher, {len(Xte)} test images, calibration on {CALIB_IMAGES} training images, on", machine.describe("cpu"))
 print(f"{'fp32 (onnxruntime)':<28} {acc32:.2%}")
 for m, a in acc8.items():
     print(f"{'int8, ' + m + ' calibration':<28} {a:.2%}  ({100 * (a - acc32):+.2f} points)")
-best = max(acc8, key=acc8.get)
-print(f"\nverdict: best calibration here '{best}' changes accuracy by {100 * (acc8[best] - acc32):+.2f} points; worst "
-      f"'{min(acc8, key=acc8.get)}' by {100 * (min(acc8.values()) - acc32):+.2f} points")
+calib_vs_fp32 = {m: stats.paired_difference(c, correct_s32) for m, c in correct_s8.items()}
+for m, d in calib_vs_fp32.items():
+    print(f"int8 '{m}' " + d.text("vs fp32", "int8", "fp32"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (text computed from the accuracies above)
-far = [m for m in METHODS if acc32 - acc8[m] > 0.01]
+worse = [m for m, d in calib_vs_fp32.items() if d.hi < 0]
 display(Markdown(
     "All four thresholds come from one pipeline (`deploy.qdq.scales_from_histograms`, the same one lesson 15 "
     "uses for TensorRT), with its one default for the entropy (KL) method: the spike of exact zeros after each "
     "ReLU is replaced by its neighbour bin (`zero_bin=\"copy_next\"`, as NVIDIA's pytorch-quantization does; "
     "lesson 08 shows why). Here " +
-    (f"{', '.join(far)} lose{'s' if len(far) == 1 else ''} more than one point against fp32, the others stay within one point. "
-     if far else "every method stays within one point of fp32. ") +
+    (f"{', '.join(worse)} {'is' if len(worse) == 1 else 'are'} measurably worse than fp32 on these "
+     f"{len(Xte)} images (paired interval below 0); the others cannot be told apart from fp32 at this budget. "
+     if worse else f"no method can be told apart from fp32 on these {len(Xte)} images (paired intervals contain 0). ") +
     "Calibration is a choice to check per model, not a formality."))
 
 # %% [markdown]
@@ -322,12 +337,13 @@ print(f"batch {BATCH} of 3x32x32, median of {REPEATS} interleaved runs, on", mac
 for k, v in lat.items():
     print(f"{k:<18} {v.median_ms:8.2f} ms  (p10 {v.p10_ms:.2f}, p90 {v.p90_ms:.2f})")
 speedup = lat["onnxruntime fp32"].median_ms / lat["onnxruntime int8"].median_ms
-rr_cost = lat["int8 reduce_range"].median_ms / lat["onnxruntime int8"].median_ms
-lf, lr = lat["onnxruntime int8"], lat["int8 reduce_range"]
-overlap = lf.p10_ms <= lr.p90_ms and lr.p10_ms <= lf.p90_ms
-print(f"\nverdict: int8 is {speedup:.2f}x {'faster' if speedup > 1 else 'slower'} than fp32 in onnxruntime on this CPU "
-      f"(int8 kernel: {machine.cpu_features()['int8_kernel']}); reduce_range runs the same kernel, at "
-      f"{rr_cost:.2f}x the time of full-range int8 ({'cannot tell apart: their p10-p90 ranges overlap' if overlap else 'the p10-p90 ranges do not overlap'})")
+v_int8 = stats.verdict(lat["onnxruntime int8"].times_ms, lat["onnxruntime fp32"].times_ms, names=("int8", "fp32"),
+                       higher_is_better=False, paired=True, unit="ms")
+v_rr = stats.verdict(lat["int8 reduce_range"].times_ms, lat["onnxruntime int8"].times_ms,
+                     names=("reduce_range", "full range"), higher_is_better=False, paired=True, unit="ms")
+print(f"\nint8 kernel: {machine.cpu_features()['int8_kernel']}; int8 at {speedup:.2f}x fp32's speed")
+print(v_int8.text(2))
+print(v_rr.text(2))
 bar({k: v.median_ms for k, v in lat.items()}, ylabel=f"ms per batch of {BATCH}", title="fp32 vs int8 on this CPU");
 
 # %% [markdown]
@@ -399,21 +415,35 @@ ex.int8_scale.check(6.35 / 128)
 
 # %% [markdown]
 # ## Summary
-# * Our `fake_quantize` matches `torch.fake_quantize_per_tensor_affine` forward and backward: the STE passes
-#   gradient 1 inside the clamp range and 0 outside (checked on 401 points).
-# * On the digits teacher (fp32 98.9 %), PTQ at W2A4 collapses to about 37 % while 2 epochs of QAT bring it back
-#   to about 97 %; at W4A4 PTQ loses only about 0.3 points and QAT reaches fp32 (table above).
-# * `torch.ao.quantization` warns it is deprecated (its warning still names removal "in 2.10" under torch 2.14),
-#   PT2E lives in torchao, which is not installed here; onnxruntime runs the int8 model instead.
-# * With Q/DQ pairs on conv inputs *and* outputs, onnxruntime turns all six convolutions into `QLinearConv`
-#   (checked); this run's int8-vs-fp32 speed and accuracy per calibration method are the verdict lines of
-#   section 4, measured on this run's CPU.
-# * On x86 CPUs without VNNI, onnxruntime's int8 kernel sums pairs of products in a saturating int16; section 4.1
-#   emulates both kernels on the same images and shows what full-range weights lose there and what
-#   `reduce_range` (weights in [-64, 64], the default of `quantize_onnx` on such CPUs) recovers, at the same speed.
-# * Document 003's "int8 without retraining loses 3–15 %" is tested against this run's losses per calibration method
-#   (the **Note** in section 4); all four methods share one calibration pipeline with lesson 15.
-#
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (computed from this run's variables)
+def pts(d):
+    word = {"A better": "better", "B better": "worse"}.get(d.verdict, d.verdict)
+    return f"{100 * d.diff:+.1f} points ({word})"
+
+
+qat_lines = [f"{n}: PTQ {100 * r[0].mean():.1f} % ({pts(qat_vs[n][0])} vs fp32), after {QAT_EPOCHS} QAT epoch(s) "
+             f"{100 * r[1].mean():.1f} % ({pts(qat_vs[n][1])} vs fp32; vs PTQ {pts(qat_vs[n][2])})"
+             for n, r in results.items()]
+display(Markdown("\n".join([
+    "* Our `fake_quantize` matches `torch.fake_quantize_per_tensor_affine` forward and backward; the STE passes "
+    "gradient 1 inside the clamp range and 0 outside (checked).",
+    f"* Digits teacher (fp32 {100 * d_fp32:.1f} % on {len(yd_test)} test images, paired intervals): " + "; ".join(qat_lines) + ".",
+    "* `torch.ao.quantization` warns that it is deprecated; PT2E quantisation lives in torchao "
+    f"({'installed' if HAVE_TORCHAO else 'not installed here'}); onnxruntime runs the int8 model.",
+    "* With Q/DQ pairs on conv inputs *and* outputs onnxruntime turns all six convolutions into `QLinearConv` (checked). "
+    f"Shapes teacher, {len(Xte)} test images: int8 vs fp32 per calibration method: "
+    + ", ".join(f"{m} {pts(d)}" for m, d in calib_vs_fp32.items()) + ".",
+    f"* Latency (batch {BATCH}): {v_int8.text(2)}; {v_rr.text(2)}.",
+    f"* Without VNNI (emulated, {n_emu} images): full-range weights {pts(sat)} vs fp32, `reduce_range` {pts(rr)}; "
+    f"`quantize_onnx` uses reduce_range={int8.default_reduce_range()} on this CPU ({feat['int8_kernel']}).",
+    f"* Document 003's 3–15 % int8 loss without retraining: this run's losses are {min(losses.values()):.2f} to "
+    f"{max(losses.values()):.2f} points (the **Note** in section 4).",
+    f"* Measured on: {machine.describe('cpu')}.",
+])))
+
+# %% [markdown]
 # ## Glossary
 # | English | 中文 | meaning here |
 # | --- | --- | --- |

@@ -27,9 +27,9 @@ BATCH = 64            # batch size of the latency measurements
 # %%
 import torch
 import torch.nn.functional as F
-from torch.utils.data import TensorDataset
+from IPython.display import Markdown, display
 
-from lessons_lib import checkpoints, data, lowrank, machine, profile, seed_everything, train
+from lessons_lib import checkpoints, data, lowrank, machine, profile, seed_everything, stats, train
 from lessons_lib.course import show_source
 from lessons_lib.course.checks import compare
 from lessons_lib.course.exercises import lesson12 as ex
@@ -91,10 +91,17 @@ for n, s in spectra.items():
     r = [lowrank.rank_for_energy(s, f) for f in (0.5, 0.9, 0.99)]
     print(f"{n:<14}{f'{m_} x {n_}':>12}{len(s):>10}{r[0]:>7}{r[1]:>7}{r[2]:>7}")
 
-# %% [markdown]
-# Read it: the spectra are far from flat, but not steep either. Half the energy sits in roughly the top
-# tenth of the ranks of the wide layers, yet 90 % needs about half of them. A trained conv is *not* very
-# low-rank, which is why factorisation alone costs accuracy and is usually followed by fine-tuning.
+# %%
+# NBVAL_IGNORE_OUTPUT  (computed from this run)
+frac = {f: {n: lowrank.rank_for_energy(sv, f) / len(sv) for n, sv in spectra.items()} for f in (0.5, 0.9)}
+lo_hi = {f: (min(d, key=d.get), max(d, key=d.get)) for f, d in frac.items()}
+display(Markdown(
+    "Read it (from the table): half the energy needs between "
+    f"{frac[0.5][lo_hi[0.5][0]]:.0%} (`{lo_hi[0.5][0]}`) and {frac[0.5][lo_hi[0.5][1]]:.0%} (`{lo_hi[0.5][1]}`) of "
+    f"a layer's full rank, 90 % between {frac[0.9][lo_hi[0.9][0]]:.0%} (`{lo_hi[0.9][0]}`) and "
+    f"{frac[0.9][lo_hi[0.9][1]]:.0%} (`{lo_hi[0.9][1]}`). The spectra fall, but a trained conv is far from rank "
+    "one or two: keeping most of its energy keeps a large share of its ranks, which is why factorisation alone "
+    "costs accuracy and is usually followed by fine-tuning (section 5 measures both)."))
 
 # %% [markdown]
 # ## 3 · One layer: rank vs error vs parameters vs time
@@ -148,28 +155,44 @@ cands.update({f"rank {r}": lowrank.factorize_conv(conv, r).to(dev) for r in RANK
 lat = profile.measure_side_by_side(cands, xb, warmup=3, repeats=2 * REPEATS)
 print("measured on:", machine.describe(dev))
 t0 = lat["original"].median_ms
-print(f"original: {t0:.3f} ms for a batch of {BATCH}")
-for r in RANKS:
-    if r == 115:
-        continue
+print(f"original: {t0:.3f} ms for a batch of {BATCH} ({2 * REPEATS} interleaved rounds)")
+rs = [r for r in RANKS if r != 115]
+mac_frac = {r: rows[r]["macs"] / (W.numel() * out_hw) for r in rs}
+# per round: the pair against the original (is it faster?) and against the original's time scaled by the MAC
+# fraction (is it as fast as its MACs predict?); both paired over the interleaved rounds
+vs_orig = {r: stats.verdict(lat[f"rank {r}"].times_ms, lat["original"].times_ms, names=(f"rank {r}", "original"),
+                            higher_is_better=False, paired=True, unit="ms") for r in rs}
+vs_macs = {r: stats.verdict(lat[f"rank {r}"].times_ms, [t * mac_frac[r] for t in lat["original"].times_ms],
+                            names=(f"rank {r}", "MAC prediction"), higher_is_better=False, paired=True, unit="ms")
+           for r in rs}
+for r in rs:
     t = lat[f"rank {r}"].median_ms
-    print(f"rank {r:>3}: MACs / original {rows[r]['macs'] / (W.numel() * out_hw):.2f}, "
-          f"time / original {t / t0:.2f}  (speed-up {t0 / t:.2f}x vs MAC reduction {(W.numel() * out_hw) / rows[r]['macs']:.2f}x)")
+    print(f"rank {r:>3}: MACs / original {mac_frac[r]:.2f}, time / original {t / t0:.2f}  (speed-up {t0 / t:.2f}x vs "
+          f"MAC reduction {1 / mac_frac[r]:.2f}x) | vs original: {vs_orig[r].verdict} | vs MAC prediction: {vs_macs[r].verdict}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (figure of the timings above)
-rs = [r for r in RANKS if r != 115]
 ax = lines(rs, {"relative weight error": [rows[r]["err"] for r in rs],
                 "weights / original": [rows[r]["params"] / W.numel() for r in rs],
                 "latency / original (measured)": [lat[f"rank {r}"].median_ms / t0 for r in rs]},
            xlabel="rank r", title=f"{LAYER}: error falls, cost rises with the rank")
 ax.axhline(1.0, ls=":", color="grey", lw=1);
 
-# %% [markdown]
-# Read it: the error curve is the square root of the spectrum's tail, the weight curve is a straight line
-# $r(m+n)/(mn)$ crossing 1 at the break-even rank, and the measured time follows the weights only roughly:
-# two small convolutions pay two kernel launches and write an extra intermediate tensor, so expect the
-# speed-up to fall short of the MAC reduction, most of all at small ranks (compare the two columns above).
+# %%
+# NBVAL_IGNORE_OUTPUT  (computed from this run)
+faster = [r for r in rs if vs_orig[r].better == f"rank {r}"]
+slower = [r for r in rs if vs_orig[r].better == "original"]
+short = [r for r in rs if vs_macs[r].better == "MAC prediction"]
+beyond = [r for r in rs if vs_macs[r].better == f"rank {r}"]
+fmt = lambda rr: ", ".join(map(str, rr)) or "none"  # noqa: E731
+display(Markdown(
+    "Read it: the error curve is the square root of the spectrum's tail and the weight curve is the straight line "
+    "$r(m+n)/(mn)$ crossing 1 at the break-even rank. The measured time (paired over "
+    f"{2 * REPEATS} interleaved rounds): the pair is faster than the original at ranks {fmt(faster)}, slower at "
+    f"{fmt(slower)}, not told apart at the others. Against the time its MACs predict (the original's time × the MAC "
+    f"fraction), it is slower at ranks {fmt(short)} and faster at {fmt(beyond)}. Where it falls short, the usual "
+    "reasons are that two small convolutions pay two kernel calls and write an extra intermediate tensor, and small "
+    "matrix products reach a lower fraction of peak throughput."))
 
 # %% [markdown]
 # ## 4 · Two ways to split a k×k kernel
@@ -220,19 +243,49 @@ print(f"MACs per image {rep_t.total_macs / 1e6:.2f} M -> {rep_s.total_macs / 1e6
 
 # %%
 # NBVAL_IGNORE_OUTPUT  (accuracies of a fine-tuning run and timings vary with the machine)
-acc0 = train.evaluate(teacher, splits.test, device=dev)["acc"]
-acc1 = train.evaluate(small, splits.test, device=dev)["acc"]
+correct = lambda m: (train.predict(m, splits.test, device=dev).argmax(1) == splits.test.tensors[1]).numpy()  # noqa: E731
+c0, c1 = correct(teacher), correct(small)
 tuned = lowrank.factorize_convs(teacher, ENERGY)[0]
 train.fit(tuned, splits.train, epochs=FT_EPOCHS, lr=3e-4, batch_size=64, device=dev, seed=SEED)
-acc2 = train.evaluate(tuned, splits.test, device=dev)["acc"]
+c2 = correct(tuned)
+acc0, acc1, acc2 = (float(c.mean()) for c in (c0, c1, c2))
+d_before, d_after, d_gain = (stats.paired_difference(a, b) for a, b in ((c1, c0), (c2, c0), (c2, c1)))
 xb = torch.randn(BATCH // 4, 3, 32, 32, device=dev)
 lat_m = profile.measure_side_by_side({"teacher": teacher.to(dev), "factorised": tuned.to(dev)}, xb, repeats=REPEATS)
 speed = lat_m["teacher"].median_ms / lat_m["factorised"].median_ms
-print("measured on:", machine.describe(dev))
+mac_red = rep_t.total_macs / rep_s.total_macs
+v_time = stats.verdict(lat_m["factorised"].times_ms, lat_m["teacher"].times_ms, names=("factorised", "teacher"),
+                       higher_is_better=False, paired=True, unit="ms")
+print("measured on:", machine.describe(dev), f"| {REPEATS} interleaved rounds")
 print(f"test accuracy ({N_TEST} images): teacher {acc0:.3f}, factorised at {ENERGY:.0%} energy {acc1:.3f}, "
       f"after {FT_EPOCHS} epoch(s) on {N_FINETUNE} images {acc2:.3f}")
+print(d_before.text("factorised vs teacher, no fine-tuning", "factorised", "teacher"))
+print(d_after.text("factorised + fine-tune vs teacher", "factorised", "teacher"))
+print(d_gain.text("fine-tuned vs not", "fine-tuned", "not fine-tuned"))
 print(f"latency (batch {BATCH // 4}): teacher {lat_m['teacher'].median_ms:.1f} ms, factorised {lat_m['factorised'].median_ms:.1f} ms "
-      f"-> speed-up {speed:.2f}x for a MAC reduction of {rep_t.total_macs / rep_s.total_macs:.2f}x")
+      f"-> speed-up {speed:.2f}x for a MAC reduction of {mac_red:.2f}x")
+print(v_time.text())
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (computed from this run)
+def said(d, a, b):
+    """A paired accuracy difference in words, with its size and interval."""
+    word = {"A better": f"{a} better", "B better": f"{b} better"}.get(d.verdict, "cannot tell apart")
+    return f"**{word}** ({100 * d.diff:+.1f} points, 95 % CI {100 * d.lo:+.1f} to {100 * d.hi:+.1f}, {d.n} images)"
+
+
+t_word = {"factorised": "**faster**", "teacher": "**slower**"}.get(v_time.better, "**not told apart** from the teacher")
+display(Markdown(
+    f"Read it: factorising every conv at {ENERGY:.0%} energy, before fine-tuning vs the teacher: "
+    f"{said(d_before, 'factorised', 'teacher')}; after {FT_EPOCHS} epoch(s) on {N_FINETUNE} images: "
+    f"{said(d_after, 'factorised', 'teacher')}. In time ({REPEATS} interleaved rounds, batch {BATCH // 4}) the "
+    f"factorised model is {t_word} ({speed:.2f}× from the medians; mean difference {v_time.diff:+.2f} ms, paired "
+    f"95 % CI {v_time.lo:+.2f} to {v_time.hi:+.2f}) for {mac_red:.2f}× fewer MACs.\n\n"
+    f"> **Note (document 000).** The document says a low-rank product cuts storage and computation a lot when the "
+    f"rank is small. The storage part holds as counted ({rep_t.total_params:,} → {rep_s.total_params:,} "
+    f"parameters here), but the rank a trained conv needs to keep {ENERGY:.0%} of its energy is not small "
+    f"(section 2), so the MACs fell only {mac_red:.2f}×, and the measured time is what decides: "
+    f"{speed:.2f}× here."))
 
 # %% [markdown]
 # ## 6 · Try it: the rank of one layer
@@ -297,29 +350,32 @@ ok = compare("12.predicted_error vs a matrix with that spectrum", ex.predicted_e
 
 # %% [markdown]
 # ## Summary
-# * The factorised pair computes exactly the convolution with the SVD's rank-$r$ weight (checked against
-#   `F.conv2d`, both modes), and its weight error equals $\sqrt{\sum_{i>r}s_i^2}$ at every rank tried.
-# * The trained teacher is not very low-rank: keeping 90 % of the energy needs 61 of 128 ranks in the last
-#   conv and 73 of 128 in the one before (table in section 2); rank 16 of `features.7.0` leaves a relative
-#   weight error of 0.487.
-# * For the 128→128 3×3 layer a rank-$r$ pair has $1280r$ weights instead of 147,456: it saves only below
-#   rank 115.
-# * At equal weights the 3×1 + 1×3 split approximated this layer slightly better than the channel bottleneck
-#   (0.472 vs 0.487 relative error at about 20.5 k weights).
-# * Factorising every conv at 90 % energy cut the parameters 288,746 → 184,164 and the MACs 38.63 M → 28.26 M
-#   (1.37×). What that bought in time and cost in accuracy on this machine:
 
 # %%
-# NBVAL_IGNORE_OUTPUT  (measured numbers of this run)
-best = max((r for r in RANKS if r != 115), key=lambda r: t0 / lat[f"rank {r}"].median_ms)
-print("measured on:", machine.describe(dev))
-print(f"- one layer: best measured speed-up {t0 / lat[f'rank {best}'].median_ms:.2f}x at rank {best} "
-      f"(MAC reduction there {(W.numel() * out_hw) / rows[best]['macs']:.1f}x); at rank 96 "
-      f"{t0 / lat['rank 96'].median_ms:.2f}x for {(W.numel() * out_hw) / rows[96]['macs']:.2f}x fewer MACs")
-print(f"- whole teacher at {ENERGY:.0%} energy: accuracy {acc0:.3f} -> {acc1:.3f} before and {acc2:.3f} after "
-      f"{FT_EPOCHS} epoch(s) of fine-tuning on {N_FINETUNE} images; speed-up {speed:.2f}x "
-      f"({'less than' if speed < rep_t.total_macs / rep_s.total_macs else 'at least'} the {rep_t.total_macs / rep_s.total_macs:.2f}x MAC reduction: "
-      f"{'the extra layers and intermediate tensors cost more than the saved MACs' if speed < 1 else 'the saved MACs show up in time'})")
+# NBVAL_IGNORE_OUTPUT  (computed from this run)
+best, tied = stats.best_of({f"rank {r}": lat[f"rank {r}"].times_ms for r in rs}, higher_is_better=False, paired=True)
+rb = int(best.split()[1])
+r90 = {n: lowrank.rank_for_energy(sv, 0.9) for n, sv in spectra.items()}
+last2 = list(spectra)[-2:]
+display(Markdown("\n".join([
+    "* The factorised pair computes exactly the convolution with the SVD's rank-$r$ weight (checked against "
+    "`F.conv2d`, both modes), and its weight error "
+    + ("equals" if all(rows[r]["ok"] for r in RANKS) else "does NOT always equal")
+    + " $\\sqrt{\\sum_{i>r}s_i^2}$ at the ranks tried (section 3).",
+    f"* The trained teacher is not very low-rank: keeping 90 % of the energy needs {r90[last2[1]]} of "
+    f"{len(spectra[last2[1]])} ranks in `{last2[1]}` and {r90[last2[0]]} of {len(spectra[last2[0]])} in `{last2[0]}`; "
+    f"rank 16 of `{LAYER}` leaves a relative weight error of {rows[16]['err']:.3f}.",
+    f"* For `{LAYER}` a rank-$r$ pair has {m_ + n_}$r$ weights instead of {W.numel():,}: it saves only below rank "
+    f"{m_ * n_ / (m_ + n_):.1f}.",
+    f"* One layer, timed side by side: fastest at {best}" + (f" (tied with {', '.join(tied)})" if tied else "")
+    + f", {t0 / lat[best].median_ms:.2f}× the original's speed for a {1 / mac_frac[rb]:.1f}× MAC reduction; "
+    f"slower than its MACs predict at ranks {fmt(short)}.",
+    f"* Factorising every conv at {ENERGY:.0%} energy: parameters {rep_t.total_params:,} → {rep_s.total_params:,}, "
+    f"MACs {rep_t.total_macs / 1e6:.2f} M → {rep_s.total_macs / 1e6:.2f} M ({mac_red:.2f}×); accuracy {acc0:.3f} → "
+    f"{acc1:.3f}, and {acc2:.3f} after {FT_EPOCHS} epoch(s) of fine-tuning ({said(d_after, 'factorised', 'teacher')} "
+    f"against the teacher); time: {t_word} ({speed:.2f}×).",
+    f"* Measured on: {machine.describe(dev)}.",
+])))
 
 # %% [markdown]
 # ## Glossary

@@ -30,11 +30,13 @@ import logging
 
 import numpy as np
 import onnx
+import onnxruntime
 import torch
+from IPython.display import Markdown, display
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from torch import nn
 
-from lessons_lib import checkpoints, data, machine, seed_everything
+from lessons_lib import checkpoints, data, machine, seed_everything, stats
 from lessons_lib.course import show_source
 from lessons_lib import deploy
 from lessons_lib.course.checks import compare
@@ -224,17 +226,20 @@ print(f"bytes the concat moves: {tactics.concat_bytes(block, x_block) / 2**20:.0
 # NBVAL_IGNORE_OUTPUT  (timings depend on the machine and its load)
 threads = torch.get_num_threads()
 torch.set_num_threads(1)          # one thread: a ~10 % effect must not drown in thread-scheduling noise
+where = machine.describe("cpu")
 lat = measure_side_by_side({"GEMMs + torch.cat": lambda: tactics.branches_then_cat(block, x_block),
                             "GEMMs into the buffer": lambda: tactics.branches_into_buffer(block, x_block)},
                            (), warmup=2, repeats=2 * REPEATS)
 torch.set_num_threads(threads)
 saved = lat["GEMMs + torch.cat"].median_ms - lat["GEMMs into the buffer"].median_ms
-print("measured on:", machine.describe("cpu"), "| 1 torch thread")
+print("measured on:", where)
 for name, l in lat.items():
     print(f"{name:<24} {l.median_ms:6.2f} ms (p10-p90 {l.p10_ms:.2f}-{l.p90_ms:.2f})")
-print(f"concat elimination saved {saved:.2f} ms = {saved / lat['GEMMs + torch.cat'].median_ms:.0%} of the block here"
-      + (f", i.e. {tactics.concat_bytes(block, x_block) / 2**30 / (saved / 1e3):.1f} GiB/s of copying avoided" if saved > 0 else
-         " (no gain measured: the copy is hidden in timing noise on this run)"))
+v_concat = stats.verdict(lat["GEMMs into the buffer"].times_ms, lat["GEMMs + torch.cat"].times_ms,
+                         names=("concat-free", "torch.cat"), higher_is_better=False, paired=True, unit="ms")
+print(v_concat.text(3))
+print(f"the copy avoided: {tactics.concat_bytes(block, x_block) / 2**20:.0f} MiB per call; median saving {saved:.2f} ms "
+      f"({saved / lat['GEMMs + torch.cat'].median_ms:.0%} of the block)")
 
 # %% [markdown]
 # ## 4 · Kernel auto-tuning (tactic selection)
@@ -279,17 +284,24 @@ print(f"\n{len(winners)} different tactic(s) won across {len(rows)} layers: {sor
 # NBVAL_IGNORE_OUTPUT  (timings depend on the machine and its load)
 sessions = {"ORT_DISABLE_ALL": deploy.make_session(unfused, "ORT_DISABLE_ALL"),
             "ORT_ENABLE_ALL": deploy.make_session(unfused, "ORT_ENABLE_ALL")}
-sweep = deploy.batch_sweep(sessions, x_test, BATCHES, repeats=REPEATS)
-print("measured on:", machine.describe("cpu"))
+batch_lat = {b: measure_side_by_side({n: (lambda s=s, b=b: deploy.run(s, x_test[:b])) for n, s in sessions.items()},
+                                     (), warmup=2, repeats=REPEATS) for b in BATCHES}
+sweep = {n: {b: batch_lat[b][n].median_ms for b in BATCHES} for n in sessions}
+print("measured on:", machine.describe("cpu"), f"| {REPEATS} interleaved repeats per batch size")
 print(f"{'batch':>6}" + "".join(f"{n + ' ms':>22}{'img/s':>9}" for n in sessions))
 for b in BATCHES:
     print(f"{b:>6}" + "".join(f"{sweep[n][b]:>22.2f}{b / sweep[n][b] * 1e3:>9.0f}" for n in sessions))
-speedup = {b: sweep["ORT_DISABLE_ALL"][b] / sweep["ORT_ENABLE_ALL"][b] for b in BATCHES}
-print("optimised / unoptimised speed-up per batch:", {b: round(s, 2) for b, s in speedup.items()})
-for n in sessions:
-    gain = (BATCHES[-1] / sweep[n][BATCHES[-1]]) / (1 / sweep[n][BATCHES[0]])
-    print(f"{n}: throughput at batch {BATCHES[-1]} is {gain:.2f}x that at batch {BATCHES[0]}"
-          + ("" if gain > 1.05 else " -- no gain from batching on this CPU"))
+v_opt = {b: stats.verdict(batch_lat[b]["ORT_ENABLE_ALL"].times_ms, batch_lat[b]["ORT_DISABLE_ALL"].times_ms,
+                          names=("optimised", "unoptimised"), higher_is_better=False, paired=True, unit="ms")
+         for b in BATCHES}
+for b, v in v_opt.items():
+    print(f"batch {b}: {v.text(3)}")
+b0, b1 = BATCHES[0], BATCHES[-1]
+v_batch = {n: stats.verdict([t / b1 for t in batch_lat[b1][n].times_ms], [t / b0 for t in batch_lat[b0][n].times_ms],
+                            names=(f"batch {b1}", f"batch {b0}"), higher_is_better=False, unit="ms per image")
+           for n in sessions}
+for n, v in v_batch.items():
+    print(f"{n}, time per image: {v.text(4)}")
 ax = lines(BATCHES, {n: [b / sweep[n][b] * 1e3 for b in BATCHES] for n in sessions}, logx=True,
            xlabel="batch size", ylabel="images / s", title="Throughput vs batch size (onnxruntime, CPU)")
 
@@ -318,8 +330,8 @@ print("what onnxruntime's CPU provider runs:", cpu_fp16)
 
 # %% [markdown]
 # The `Cast` nodes in the last line are onnxruntime's doing: its x86 CPU provider has no fp16 convolution
-# kernel here, so it casts to fp32 around the convs — fp16 saves storage on this machine, not time (section 6.3
-# measures it). On a GPU with tensor cores the same file runs natively in fp16.
+# kernel, so it casts to fp32 around the convs — fp16 halves the stored weights; whether it saves any time is
+# measured in section 6.3. On a GPU with tensor cores the same file runs natively in fp16.
 #
 # **int8: calibrate, then insert Q/DQ.** The activations to quantise are the inputs of every Conv and Gemm;
 # their thresholds come from `lessons_lib.quant` — a histogram of $|x|$ over the calibration batches and
@@ -419,7 +431,9 @@ variants = {"fp32": fp32, "fp16": fp16, "int8 KL, TensorRT placement": int8, "in
             "int8 KL, zero spike kept": qdq.insert_qdq(fp32, {n: t / 127 for n, t in T_kl_raw.items()}, w_scales),
             "int8 onnxruntime quantize_static": int8_ort}
 prec_sessions = {name: deploy.make_session(g) for name, g in variants.items()}
-acc = {name: deploy.accuracy(s, x_test, y_test) for name, s in prec_sessions.items()}
+correct = {name: deploy.run_batched(s, x_test).argmax(1) == y_test.numpy() for name, s in prec_sessions.items()}
+acc = {name: float(c.mean()) for name, c in correct.items()}
+acc_vs_fp32 = {n: stats.paired_difference(correct[n], correct["fp32"]) for n in variants if n != "fp32"}
 with torch.no_grad():
     acc_torch = float((model(x_test).argmax(1) == y_test).float().mean())
 xb = x_test[:16]
@@ -433,9 +447,13 @@ for n in variants:
     timing = (f"{prec_lat[n].median_ms:7.2f} ms   {prec_lat['fp32'].median_ms / prec_lat[n].median_ms:5.2f}x vs fp32"
               if n in prec_lat else "(same graph as the TensorRT placement: not timed)")
     print(f"{n:<34} accuracy {acc[n]:.4f}   {timing}")
-r16 = prec_lat["fp32"].median_ms / prec_lat["fp16"].median_ms
-print(f"verdict: fp16 runs at {r16:.2f}x the fp32 speed here -> "
-      f"{'no real gain (within 10 %)' if 0.9 <= r16 < 1.1 else ('slower' if r16 < 0.9 else 'faster')}")
+speed_vs_fp32 = {n: stats.verdict(prec_lat[n].times_ms, prec_lat["fp32"].times_ms, names=(n, "fp32"),
+                                  higher_is_better=False, paired=True, unit="ms") for n in timed if n != "fp32"}
+for n in variants:
+    if n != "fp32":
+        print(f"{n}: accuracy {acc_vs_fp32[n].text('vs fp32', n, 'fp32')}")
+for n, v in speed_vs_fp32.items():
+    print(f"{n}: latency {v.text(3)}")
 ax = bar({n: prec_lat[n].median_ms for n in timed}, ylabel="ms per batch of 16",
          title="onnxruntime CPU latency per precision (lower is better)")
 
@@ -443,8 +461,8 @@ ax = bar({n: prec_lat[n].median_ms for n in timed}, ylabel="ms per batch of 16",
 # > **Note (document 000).** Document 000 lists FP32 → FP16 as a TensorRT speed-up; TensorRT runs on NVIDIA
 # > GPUs, whose tensor cores do have fast fp16 arithmetic, so the claim stands in its own setting (section 8
 # > shows where it was measured on a GPU). It does not carry over to a CPU runtime: onnxruntime's CPU provider
-# > has no fp16 convolution and inserts `Cast` nodes (counted above) — the verdict line above says what fp16
-# > bought on this machine. int8 with integer kernels (`QLinearConv`) is where a CPU can gain (this CPU's int8
+# > has no fp16 convolution and inserts `Cast` nodes (counted above) — the latency verdict above says what fp16
+# > bought in this run. int8 with integer kernels (`QLinearConv`) is where a CPU can gain (this CPU's int8
 # > kernel is printed above), and the same Q/DQ file is only fast when the runtime can fuse the pattern it is given.
 #
 # ## 7 · The TensorRT path — *needs TensorRT + NVIDIA GPU*
@@ -561,31 +579,53 @@ ex.concat_traffic.check(ex.concat_traffic.solution())
 
 # %% [markdown]
 # ## Summary
-# * **Export.** torch 2.14's default (dynamo) exporter folds BatchNorm when it optimises: the teacher's raw export
-#   has 63 nodes (6 `BatchNormalization`), constant-folded 29 (BN kept), fully optimised 17 (no BN). The legacy
-#   exporter keeps BN only with `do_constant_folding=False`.
-# * **BN folding by hand** matches the unfolded model (max |diff| 3e-6) and the ONNX optimiser's folded weights (6e-8).
-# * **Graph optimisation** (onnxruntime, checked node counts): 27 → 21 nodes at BASIC (6 BNs folded), 15 at EXTENDED
-#   (6 Conv+ReLU → `FusedConv`); ALL adds a layout chosen for the CPU (NCHWc + reorders on x86 with AVX2 or
-#   AVX-512), printed but not checked because it differs between CPUs. The saved optimised graph reloads and gives
-#   bit-identical outputs (max |diff| 0).
-# * **Concat elimination** is not done by onnxruntime on the CPU (the `Concat` node survives every level); done
-#   by hand, it removes a 16 MiB copy for the 4-branch block (0.9 ms, 15 % of the block, on one thread of the build machine).
-# * **Auto-tuning**: the fastest of four correct convolution implementations differs between layers (on the build
-#   machine two different tactics won across the six convs; table in §4).
-# * **Batch size**: the optimised session was faster at every batch size measured (1.1–1.9× across the builds of
-#   this notebook). Batching did *not* raise throughput on this 2-core CPU (batch 64 gave 0.5–0.8× the images/s of
-#   batch 1, about 1,000 img/s optimised): two cores are already busy with one 32×32 image, and a batch of 64
-#   moves 64× the activations (8 MiB per layer output) through the caches. On a GPU the same sweep is what fills
-#   the device.
-# * **Precision** (500 test images): fp32 96.8 %, fp16 96.8 % (weights 1126 → 563 KiB, not faster on this CPU:
-#   16 Cast nodes), Q/DQ int8 with KL thresholds 96.6 % (weights 285 KiB). int8 ran 2–3× faster than fp32
-#   only when the conv outputs were quantised too (`QLinearConv`); with TensorRT's placement onnxruntime ran it
-#   *slower* (0.35–0.7×). Our max-calibrated scales equal onnxruntime's `quantize_static` MinMax scales. Keeping ReLU's zero
-#   spike in the KL histogram dropped accuracy to 83.2 %.
-# * **TensorRT 11** is strongly typed: the fp16 and Q/DQ files above are its input; the build/run code is in
-#   `lessons_lib.deploy.tensorrt`, run where TensorRT and a GPU exist.
-#
+
+# %%
+# NBVAL_IGNORE_OUTPUT  (computed from this run's variables)
+ec = {lv: deploy.node_counts(g) for lv, g in graphs.items()}
+n_nodes = {lv: sum(c.values()) for lv, c in ec.items()}
+bn = {lv: c.get("BatchNormalization", 0) for lv, c in ec.items()}
+portable = " → ".join(f"{sum(level_counts[lv].values())} at {lv.removeprefix('ORT_')}" for lv in PORTABLE_LEVELS)
+fold_diff = float((y_fold - y_ref).abs().max())
+
+
+def speed(n):
+    v = speed_vs_fp32[n]
+    word = {n: "faster than fp32", "fp32": "slower than fp32"}.get(v.better, v.verdict)
+    return f"{prec_lat['fp32'].median_ms / prec_lat[n].median_ms:.2f}× fp32's speed ({word})"
+
+
+def acc_line(n):
+    d = acc_vs_fp32[n]
+    word = {"A better": "better than fp32", "B better": "worse than fp32"}.get(d.verdict, d.verdict)
+    return f"{100 * acc[n]:.1f} % ({100 * d.diff:+.1f} points vs fp32, {word})"
+
+
+opt_words = "; ".join(f"batch {b}: {v.verdict}" for b, v in v_opt.items())
+batch_words = "; ".join(f"{n}: {v.verdict}" for n, v in v_batch.items())
+display(Markdown("\n".join([
+    f"* **Export** (torch {torch.__version__.split('+')[0]}, dynamo exporter): raw {n_nodes['raw']} nodes "
+    f"({bn['raw']} `BatchNormalization`), constant-folded {n_nodes['constants']} ({bn['constants']} BN), fully "
+    f"optimised {n_nodes['full']} ({bn['full']} BN).",
+    f"* **BN folding by hand** matches the conv+BN model (max |diff| {fold_diff:.1e}, within the checked 1e-4).",
+    f"* **Graph optimisation** (onnxruntime {onnxruntime.__version__}): {portable}; ALL adds CPU-specific layouts (printed, "
+    f"not checked). The saved optimised graph reloads and gives identical outputs (checked).",
+    f"* **Concat elimination** (onnxruntime keeps the `Concat`; done by hand, it avoids a "
+    f"{tactics.concat_bytes(block, x_block) / 2**20:.0f} MiB copy): {v_concat.text(3)}.",
+    f"* **Auto-tuning**: {len(winners)} different tactic(s) won across the {len(rows)} convolutions.",
+    f"* **Optimised vs unoptimised session**: {opt_words}. **Batching** (time per image, batch {BATCHES[-1]} vs "
+    f"{BATCHES[0]}): {batch_words}.",
+    f"* **Precision** ({len(x_test)} test images; paired intervals): fp32 {100 * acc['fp32']:.1f} %; fp16 "
+    f"{acc_line('fp16')}, weights {qdq.weight_bytes(fp32) / 1024:.0f} → {qdq.weight_bytes(fp16) / 1024:.0f} KiB, "
+    f"{speed('fp16')}; int8 (KL, TensorRT placement) {acc_line('int8 KL, TensorRT placement')}, "
+    f"{speed('int8 KL, TensorRT placement')}; int8 with conv outputs quantised (`QLinearConv`) "
+    f"{acc_line('int8 KL, + conv outputs')}, {speed('int8 KL, + conv outputs')}; keeping ReLU's zero spike in the "
+    f"KL histogram: {acc_line('int8 KL, zero spike kept')}.",
+    f"* **TensorRT 11**: {'ran (section 7)' if ok else 'skipped here: ' + why}.",
+    f"* Measured on: {machine.describe('cpu')}.",
+])))
+
+# %% [markdown]
 # ## Glossary
 # | English | 中文 | meaning here |
 # | --- | --- | --- |
