@@ -22,14 +22,14 @@ def test_matches_the_paired_formula_by_hand():
 
 def test_verdicts():
     same = np.ones(100, bool)
-    assert stats.paired_difference(same, same).verdict == "cannot tell apart"  # no disagreement: interval [0, 0]
+    assert stats.paired_difference(same, same).verdict == stats.TIE  # no disagreement: interval [0, 0]
     worse = same.copy()
     worse[:30] = False
     assert stats.paired_difference(worse, same).verdict == "B better"
     assert stats.paired_difference(same, worse).verdict == "A better"
     one = same.copy()
     one[0] = False
-    assert stats.paired_difference(one, same).verdict == "cannot tell apart"  # one image of 100
+    assert stats.paired_difference(one, same).verdict == stats.TIE  # one image of 100
     assert "int8 better" in stats.paired_difference(same, worse).text("x", "int8", "fp32")
 
 

@@ -44,3 +44,23 @@ def test_fixes_found_by_reading_the_api():
         fold.count_modules(nn.ReLU(), ())
     with pytest.raises(ValueError, match="empty"):
         train.predict(nn.Linear(2, 2), (torch.zeros(0, 2), torch.zeros(0)))
+
+
+def test_machine_facts_without_proc_cpuinfo(monkeypatch):
+    """macOS / Windows have no /proc/cpuinfo: machine facts say "unknown" (or False), they never crash."""
+    import builtins
+
+    from lessons_lib import machine
+
+    real_open = builtins.open
+
+    def no_proc(path, *a, **k):
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(path)
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", no_proc)
+    assert isinstance(machine.cpu_name(), str) and machine.cpu_name()
+    feats = machine.cpu_features()
+    assert isinstance(feats, dict) and isinstance(machine.describe_cpu_features(), str)
+    assert isinstance(machine.describe("cpu"), str)

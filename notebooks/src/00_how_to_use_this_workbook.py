@@ -282,9 +282,14 @@ display(Markdown(
     + ", ".join(f"{flop_share[n]:.0%} of {n}'s measured time" for n in nets)
     + "; the roofline bound, which also charges every layer (BatchNorm, ReLU, shuffles included) its bytes at B, "
       "accounts for " + ", ".join(f"{share[n]:.0%} of {n}'s" for n in nets)
-    + ". The rest is what neither ceiling counts: per-layer call overhead, cache effects, kernels slower than "
-      "the best matmul. These are this machine's numbers only; document 001's device figures are of another "
-      "kind (the Note in section 3) and are not mixed in."))
+    + ". "
+    + (f"Measured faster than its bound ({', '.join(above)}): then the measured 'peak' P is not a true ceiling "
+       "for those layers (a convolution algorithm such as Winograd does fewer multiplies than the MAC count "
+       "assumes, or the machine's load changed between the measurements), so read the bound as a rough "
+       "guide there. " if (above := [n for n in nets if share[n] > 1]) else "")
+    + "Where the measured time exceeds the bound, the rest is what neither ceiling counts: per-layer call "
+      "overhead, cache effects, kernels slower than the best matmul. These are this machine's numbers only; "
+      "document 001's device figures are of another kind (the Note in section 3) and are not mixed in."))
 
 # %% [markdown]
 # ## 5 · Try it: resolution and model vs device time

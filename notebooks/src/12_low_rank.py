@@ -188,9 +188,10 @@ fmt = lambda rr: ", ".join(map(str, rr)) or "none"  # noqa: E731
 display(Markdown(
     "Read it: the error curve is the square root of the spectrum's tail and the weight curve is the straight line "
     "$r(m+n)/(mn)$ crossing 1 at the break-even rank. The measured time (paired over "
-    f"{2 * REPEATS} interleaved rounds): the pair is faster than the original at ranks {fmt(faster)}, slower at "
-    f"{fmt(slower)}, not told apart at the others. Against the time its MACs predict (the original's time × the MAC "
-    f"fraction), it is slower at ranks {fmt(short)} and faster at {fmt(beyond)}. Where it falls short, the usual "
+    f"{2 * REPEATS} interleaved rounds; a t interval on the mean, so one slow round widens it): ranks where the pair "
+    f"is faster than the original: {fmt(faster)}; slower: {fmt(slower)}; the rest not told apart. Against the time its "
+    f"MACs predict (the original's time × the MAC fraction), ranks where it is slower: {fmt(short)}; faster: "
+    f"{fmt(beyond)}. Where it falls short, the usual "
     "reasons are that two small convolutions pay two kernel calls and write an extra intermediate tensor, and small "
     "matrix products reach a lower fraction of peak throughput."))
 
