@@ -274,9 +274,9 @@ def indexed_objective(labels: torch.Tensor, *, labelled: torch.Tensor | None = N
             loss = loss + alpha * kd_loss(z, teacher_logits[i].to(z.device), T)
         if hint > 0:
             loss = loss + hint * fitnet_loss(emb, teacher_emb[i].to(z.device), adapter)
-        if rkd_d > 0:
+        if rkd_d > 0 and len(i) >= 2:  # relations need two rows: a last batch of one row adds no RKD term
             loss = loss + rkd_d * rkd_distance_loss(emb, teacher_emb[i].to(z.device))
-        if rkd_a > 0:
+        if rkd_a > 0 and len(i) >= 2:
             loss = loss + rkd_a * rkd_angle_loss(emb, teacher_emb[i].to(z.device))
         return loss
 

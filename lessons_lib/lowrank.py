@@ -149,6 +149,9 @@ def factorize_conv(conv: nn.Conv2d, rank: int, mode: str = "channel") -> nn.Sequ
     V.choice("mode", mode, MODES)
     if conv.groups != 1:
         raise ValueError(f"conv.groups={conv.groups}: only groups=1 convolutions can be factorised here")
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"conv.padding_mode={conv.padding_mode!r}: only zero padding can be factorised here "
+                         "(the factorised convs pad with zeros)")
     if mode == "spatial" and isinstance(conv.padding, str):
         raise ValueError(f"conv.padding={conv.padding!r}: mode='spatial' needs numeric padding")
     W = conv.weight.detach()

@@ -64,3 +64,26 @@ def test_machine_facts_without_proc_cpuinfo(monkeypatch):
     feats = machine.cpu_features()
     assert isinstance(feats, dict) and isinstance(machine.describe_cpu_features(), str)
     assert isinstance(machine.describe("cpu"), str)
+
+
+def test_more_fixes_found_by_reading_the_api():
+    import torch
+    from torch import nn
+
+    from lessons_lib import distill, lowrank, train
+    from lessons_lib.models import StudentCNN
+    from lessons_lib.quant.intarith import IntegerConv2d
+
+    with pytest.raises(ValueError, match="square kernel"):
+        IntegerConv2d.from_float(torch.randn(2, 3, 3, 1), None, x_scale=0.1, x_zp=0, out_scale=0.1, out_zp=0)
+    with pytest.raises(ValueError, match="out_zp=200"):
+        IntegerConv2d.from_float(torch.randn(2, 3, 3, 3), None, x_scale=0.1, x_zp=0, out_scale=0.1, out_zp=200,
+                                 out_symmetric=True)
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        lowrank.factorize_conv(nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), 2)
+    # RKD with a last batch of one row (len(train) % batch_size == 1) trains instead of raising
+    x, n = torch.randn(5, 3, 8, 8), 5
+    loss_fn = distill.indexed_objective(torch.zeros(n, dtype=torch.long), teacher_emb=torch.randn(n, 32),
+                                        rkd_d=1.0, rkd_a=2.0)
+    train.fit(StudentCNN(), torch.utils.data.TensorDataset(x, torch.arange(n)), epochs=1, batch_size=4,
+              loss_fn=loss_fn, seed=0)

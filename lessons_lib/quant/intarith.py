@@ -151,14 +151,16 @@ class IntegerConv2d:
             The ``IntegerConv2d``.
         """
         check_finite(weight, "weight")
-        if weight.ndim != 4:
-            raise ValueError(f"weight={V.show(weight)} must be a Tensor[C_out, C_in, k, k]")
+        if weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
+            raise ValueError(f"weight={V.show(weight)} must be a Tensor[C_out, C_in, k, k] (a square kernel)")
         V.tensor("bias", bias, dtype="floating", ndim=1, none_ok=True)
         if bias is not None and bias.numel() != weight.shape[0]:
             raise ValueError(f"bias={V.show(bias)} must have C_out={weight.shape[0]} entries")
         V.real("x_scale", x_scale, 0, low_open=True), V.real("out_scale", out_scale, 0, low_open=True)
         V.integer("x_zp", x_zp, -128, 255), V.integer("out_zp", out_zp, -128, 255)
         V.boolean("out_symmetric", out_symmetric), V.boolean("relu", relu)
+        if out_symmetric and not -127 <= out_zp <= 127:
+            raise ValueError(f"out_zp={out_zp} must be in [-127, 127] when out_symmetric=True (codes in [-127, 127])")
         V.integer("stride", stride, 1), V.integer("padding", padding, 0)
         w = weight.detach().float()
         w_scale, w_zp = qparams_per_channel(w, 0, 8, symmetric=True)
